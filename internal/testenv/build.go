@@ -1,0 +1,259 @@
+package testenv
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+)
+
+// Pinned component versions. The build modules under hack/testenv pin the
+// exact module graph; these are used for ldflags and for the cache key.
+const (
+	KubernetesVersion = "v1.37.2"
+	EtcdVersion       = "v3.7.3"
+	KwokVersion       = "v0.8.0"
+)
+
+// component is one binary set built from a pinned module under hack/testenv.
+type component struct {
+	name     string   // directory under hack/testenv and cache prefix
+	packages []string // packages to build, each becomes a binary
+	ldflags  string
+	// extra runs after the build with the cache directory, for files that
+	// ship with the module rather than being compiled (kwok's stages).
+	extra func(ctx context.Context, moduleDir, outDir string) error
+}
+
+func components() []component {
+	v := "k8s.io/component-base/version"
+	major, minor := kubeMajorMinor(KubernetesVersion)
+	return []component{
+		{
+			name: "kube",
+			packages: []string{
+				"k8s.io/kubernetes/cmd/kube-apiserver",
+				"k8s.io/kubernetes/cmd/kube-controller-manager",
+				"k8s.io/kubernetes/cmd/kube-scheduler",
+			},
+			ldflags: fmt.Sprintf("-s -w -X %[1]s.gitVersion=%[2]s -X %[1]s.gitMajor=%[3]s -X %[1]s.gitMinor=%[4]s -X %[1]s.gitTreeState=clean",
+				v, KubernetesVersion, major, minor),
+		},
+		{
+			name:     "etcd",
+			packages: []string{"go.etcd.io/etcd/server/v3"},
+			ldflags:  "-s -w",
+			// go build names a major-version package after the element
+			// before /v3.
+			extra: func(_ context.Context, _, outDir string) error {
+				return os.Rename(filepath.Join(outDir, "server"), filepath.Join(outDir, "etcd"))
+			},
+		},
+		{
+			name:     "kwok",
+			packages: []string{"sigs.k8s.io/kwok/cmd/kwok"},
+			ldflags:  "-s -w",
+			extra:    writeKwokStages,
+		},
+	}
+}
+
+func kubeMajorMinor(version string) (string, string) {
+	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
+	return parts[0], parts[1]
+}
+
+// Binaries are the absolute paths of everything the environment runs.
+type Binaries struct {
+	APIServer         string
+	ControllerManager string
+	Scheduler         string
+	Etcd              string
+	Kwok              string
+	KwokStages        string
+	Webhook           string
+	// UpstreamWebhook is true when Webhook is amazon-eks-pod-identity-webhook.
+	UpstreamWebhook bool
+	Provider        string
+}
+
+// CacheDir is where built components are kept across clones and runs:
+// $IRSA_TESTENV_CACHE, else $XDG_CACHE_HOME/terraform-provider-irsa, else
+// ~/.cache/terraform-provider-irsa. CI runs on a fresh clone each time, so a
+// cache inside the clone would be rebuilt on every run.
+func CacheDir() (string, error) {
+	if d := os.Getenv("IRSA_TESTENV_CACHE"); d != "" {
+		return filepath.Abs(d)
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory: set IRSA_TESTENV_CACHE: %w", err)
+	}
+	return filepath.Join(base, "terraform-provider-irsa"), nil
+}
+
+// EnsureBinaries builds whatever is missing from the cache and returns the
+// paths. Builds are keyed by the build module's go.mod and go.sum, the Go
+// version and the ldflags, so a version bump is a cache miss, never a stale hit.
+func EnsureBinaries(ctx context.Context, root, stateDir string, log io.Writer) (Binaries, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return Binaries{}, err
+	}
+	dirs := map[string]string{}
+	for _, c := range components() {
+		dir, err := ensureComponent(ctx, root, cache, c, log)
+		if err != nil {
+			return Binaries{}, fmt.Errorf("build %s: %w", c.name, err)
+		}
+		dirs[c.name] = dir
+	}
+	b := Binaries{
+		APIServer:         filepath.Join(dirs["kube"], "kube-apiserver"),
+		ControllerManager: filepath.Join(dirs["kube"], "kube-controller-manager"),
+		Scheduler:         filepath.Join(dirs["kube"], "kube-scheduler"),
+		Etcd:              filepath.Join(dirs["etcd"], "etcd"),
+		Kwok:              filepath.Join(dirs["kwok"], "kwok"),
+		KwokStages:        filepath.Join(dirs["kwok"], "stages.yaml"),
+	}
+
+	// The project's own binaries are rebuilt on every start: the Go build
+	// cache makes that cheap, and it keeps them in step with the checkout.
+	binDir := filepath.Join(stateDir, "bin")
+	if bin := os.Getenv("IRSA_TESTENV_WEBHOOK_BIN"); bin != "" {
+		if b.Webhook, err = exec.LookPath(bin); err != nil {
+			return Binaries{}, fmt.Errorf("IRSA_TESTENV_WEBHOOK_BIN=%s: %w", bin, err)
+		}
+		b.UpstreamWebhook = true
+	} else {
+		b.Webhook = filepath.Join(binDir, "pod-identity-webhook")
+		if err := goBuild(ctx, root, binDir, "-s -w", log, "./internal/testenv/cmd/pod-identity-webhook"); err != nil {
+			return Binaries{}, fmt.Errorf("build pod-identity-webhook: %w", err)
+		}
+	}
+	providerDir := filepath.Join(stateDir, "provider")
+	if err := goBuild(ctx, root, providerDir, "", log, "."); err != nil {
+		return Binaries{}, fmt.Errorf("build the provider: %w", err)
+	}
+	b.Provider = filepath.Join(providerDir, "terraform-provider-irsa")
+	return b, nil
+}
+
+func ensureComponent(ctx context.Context, root, cache string, c component, log io.Writer) (string, error) {
+	moduleDir := filepath.Join(root, "hack", "testenv", c.name)
+	key, err := componentKey(moduleDir, c)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(cache, c.name+"-"+key)
+	if _, err := os.Stat(filepath.Join(out, ".complete")); err == nil {
+		return out, nil
+	}
+	fmt.Fprintf(log, "building %s (first run only; cached in %s)\n", c.name, out)
+	tmp := out + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
+	}
+	if err := goBuild(ctx, moduleDir, tmp, c.ldflags, log, c.packages...); err != nil {
+		return "", err
+	}
+	if c.extra != nil {
+		if err := c.extra(ctx, moduleDir, tmp); err != nil {
+			return "", err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, ".complete"), nil, 0o644); err != nil {
+		return "", err
+	}
+	_ = os.RemoveAll(out)
+	return out, os.Rename(tmp, out)
+}
+
+func componentKey(moduleDir string, c component) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(moduleDir, f))
+		if err != nil {
+			return "", err
+		}
+		h.Write(data)
+	}
+	fmt.Fprintln(h, runtime.Version(), runtime.GOOS, runtime.GOARCH, c.ldflags, strings.Join(c.packages, " "))
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+func goBuild(ctx context.Context, dir, outDir, ldflags string, log io.Writer, pkgs ...string) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	args := []string{"build", "-trimpath", "-o", outDir + string(os.PathSeparator)}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkgs...)...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	// -mod=readonly: the committed go.sum is the pin; a build must not
+	// silently move it. GOTOOLCHAIN=local: never download a toolchain.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly -buildvcs=false")
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s in %s: %w", strings.Join(args, " "), dir, err)
+	}
+	return nil
+}
+
+// kwokStageFiles are the stages that make fake nodes Ready and pods Running,
+// Ready, completed and deleted quickly.
+var kwokStageFiles = []string{
+	"kustomize/stage/node/fast/node-initialize.yaml",
+	"kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+	"kustomize/stage/pod/fast/pod-ready.yaml",
+	"kustomize/stage/pod/fast/pod-complete.yaml",
+	"kustomize/stage/pod/fast/pod-delete.yaml",
+}
+
+func writeKwokStages(ctx context.Context, moduleDir, outDir string) error {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok")
+	cmd.Dir = moduleDir
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly")
+	dirOut, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("locate the kwok module: %w", err)
+	}
+	kwokDir := strings.TrimSpace(string(dirOut))
+	var docs []string
+	for _, f := range kwokStageFiles {
+		data, err := os.ReadFile(filepath.Join(kwokDir, f))
+		if err != nil {
+			return err
+		}
+		docs = append(docs, strings.TrimSpace(string(data)))
+	}
+	return os.WriteFile(filepath.Join(outDir, "stages.yaml"), []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644)
+}
+
+// findRoot walks up from the working directory to the provider's module root.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module github.com/irsa-dev/terraform-provider-irsa\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside the terraform-provider-irsa checkout (no go.mod of the provider found above the working directory)")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,76 @@
+// Command testenv starts and stops the local EKS-like environment.
+//
+//	testenv up      build what is missing, start (or reuse) the environment, write .testenv/env.sh
+//	testenv down    stop every process by PID and remove .testenv
+//	testenv status  report whether the environment in .testenv is running
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
+)
+
+func main() {
+	stateDir := flag.String("state", ".testenv", "state directory of the environment")
+	flag.Usage = func() {
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, flag.Arg(0), *stateDir); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cmd, stateDir string) error {
+	switch cmd {
+	case "up":
+		began := time.Now()
+		e, err := testenv.Up(ctx, testenv.Options{StateDir: stateDir, Log: os.Stderr})
+		if err != nil {
+			return err
+		}
+		envSh := filepath.Join(e.StateDir, "env.sh")
+		if cwd, err := os.Getwd(); err == nil {
+			if rel, err := filepath.Rel(cwd, envSh); err == nil {
+				envSh = rel
+			}
+		}
+		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\nuse it with: . %s\n",
+			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), envSh)
+		return nil
+	case "down":
+		return testenv.DownDir(stateDir)
+	case "status":
+		e, err := testenv.Load(ctx, stateDir)
+		if err != nil {
+			return fmt.Errorf("not running: %w", err)
+		}
+		fmt.Printf("running since %s, %d processes, API server %s\n", e.Started.Format(time.RFC3339), len(e.Processes), e.APIServer)
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q (want up, down or status)", cmd)
+	}
+}
+
+func upstreamNote(e *testenv.Env) string {
+	if e.Upstream {
+		return " (upstream amazon-eks-pod-identity-webhook)"
+	}
+	return ""
+}

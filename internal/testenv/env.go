@@ -1,0 +1,253 @@
+// Package testenv builds and runs the local EKS-like environment that the
+// provider's tests, benchmarks and demo run against: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok on loopback, the pod
+// identity webhook registered through a real MutatingWebhookConfiguration,
+// and moto_server as IAM and STS.
+//
+// Everything is started as separate processes recorded by PID in a state
+// directory, so an environment started by `testenv up` can be reused by any
+// number of test binaries and stopped later by `testenv down`.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Fixed identity of the emulated AWS account and cluster.
+const (
+	AccountID       = "123456789012"
+	Region          = "us-east-1"
+	AccessKeyID     = "testing"
+	SecretAccessKey = "testing"
+	issuerBase      = "https://oidc.eks." + Region + ".amazonaws.com/id/"
+	// ProviderAddress is the registry address the dev_overrides point at.
+	ProviderAddress = "registry.terraform.io/irsa-dev/irsa"
+	// FakeNodeName is the kwok node pods are scheduled to.
+	FakeNodeName = "kwok-node-0"
+)
+
+// Options configure Up.
+type Options struct {
+	// StateDir holds certificates, data, logs, kubeconfig and the state file.
+	StateDir string
+	// Root is the provider checkout (for the build modules). Found from the
+	// working directory when empty.
+	Root string
+	// Owned ties the processes' lives to this process (test binaries);
+	// otherwise they keep running after it exits (`testenv up`).
+	Owned bool
+	// Log receives progress and build output.
+	Log io.Writer
+}
+
+// Env is a running environment, as recorded in its state file.
+type Env struct {
+	StateDir   string     `json:"state_dir"`
+	Issuer     string     `json:"issuer"`
+	APIServer  string     `json:"apiserver"`
+	Kubeconfig string     `json:"kubeconfig"`
+	MotoURL    string     `json:"moto_url"`
+	WebhookURL string     `json:"webhook_url"`
+	CACert     string     `json:"ca_cert"`
+	Provider   string     `json:"provider"`
+	Upstream   bool       `json:"upstream_webhook"`
+	Owned      bool       `json:"owned"`
+	Started    time.Time  `json:"started"`
+	Processes  []*Process `json:"processes"`
+}
+
+const stateFile = "state.json"
+
+// DefaultStateDir is .testenv in the checkout.
+func DefaultStateDir(root string) string { return filepath.Join(root, ".testenv") }
+
+// Load returns the environment recorded in stateDir when every one of its
+// processes is still running and the API server answers; otherwise an error
+// that says why it cannot be reused.
+func Load(ctx context.Context, stateDir string) (*Env, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var e Env
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("corrupt %s: %w", stateFile, err)
+	}
+	for _, p := range e.Processes {
+		if !p.Alive() {
+			return &e, fmt.Errorf("%s (pid %d) is not running; see %s", p.Name, p.PID, p.Log)
+		}
+	}
+	if err := e.apiserverReady(ctx); err != nil {
+		return &e, err
+	}
+	return &e, nil
+}
+
+// Up starts an environment in opts.StateDir, or returns the one already
+// running there. A half-dead environment is stopped and replaced.
+func Up(ctx context.Context, opts Options) (*Env, error) {
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Root == "" {
+		root, err := findRoot()
+		if err != nil {
+			return nil, err
+		}
+		opts.Root = root
+	}
+	stateDir, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if e, err := Load(ctx, stateDir); err == nil {
+		fmt.Fprintf(opts.Log, "reusing the environment in %s (started %s)\n", stateDir, e.Started.Format(time.RFC3339))
+		return e, nil
+	} else if e != nil {
+		fmt.Fprintf(opts.Log, "replacing a broken environment: %v\n", err)
+		_ = e.Down()
+	}
+	if err := os.RemoveAll(stateDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(stateDir, "logs"), 0o755); err != nil {
+		return nil, err
+	}
+
+	bins, err := EnsureBinaries(ctx, opts.Root, stateDir, opts.Log)
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{StateDir: stateDir, Owned: opts.Owned, Provider: bins.Provider, Upstream: bins.UpstreamWebhook, Started: time.Now()}
+	if err := e.start(ctx, bins, opts.Log); err != nil {
+		// Never leave half an environment running.
+		_ = e.Down()
+		return nil, err
+	}
+	if err := e.save(); err != nil {
+		_ = e.Down()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Down stops every process by PID and removes the state directory.
+func (e *Env) Down() error {
+	var errs []error
+	// Reverse start order: clients before the API server, etcd last.
+	for i := len(e.Processes) - 1; i >= 0; i-- {
+		if err := e.Processes[i].Stop(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, os.RemoveAll(e.StateDir))
+	}
+	return errors.Join(errs...)
+}
+
+// DownDir stops the environment recorded in stateDir, if any.
+func DownDir(stateDir string) error {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return os.RemoveAll(stateDir)
+	}
+	if err != nil {
+		return err
+	}
+	var e Env
+	if err := json.Unmarshal(data, &e); err != nil {
+		return fmt.Errorf("corrupt %s, stop the processes by hand: %w", stateFile, err)
+	}
+	e.StateDir = stateDir
+	return e.Down()
+}
+
+func (e *Env) save() error {
+	data, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(e.StateDir, stateFile), data, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(e.TerraformRC(), []byte(e.terraformRC()), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(e.acceptanceRC(), []byte("disable_checkpoint = true\n"), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(e.StateDir, "env.sh"), []byte(e.envSh()), 0o644)
+}
+
+// Vars are the environment variables a client of this environment needs.
+func (e *Env) Vars() map[string]string {
+	return map[string]string{
+		"KUBECONFIG":                e.Kubeconfig,
+		"KUBECACHEDIR":              filepath.Join(e.StateDir, "kubecache"),
+		"AWS_ENDPOINT_URL_IAM":      e.MotoURL,
+		"AWS_ENDPOINT_URL_STS":      e.MotoURL,
+		"AWS_ACCESS_KEY_ID":         AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":     SecretAccessKey,
+		"AWS_REGION":                Region,
+		"AWS_EC2_METADATA_DISABLED": "true",
+		"IRSA_TESTENV_OIDC_ISSUER":  e.Issuer,
+		"IRSA_TESTENV_ACCOUNT_ID":   AccountID,
+		"IRSA_TESTENV_STATE":        e.StateDir,
+		"IRSA_TESTENV_WEBHOOK_URL":  e.WebhookURL,
+		"IRSA_TESTENV_MOTO_URL":     e.MotoURL,
+		"TF_CLI_CONFIG_FILE":        e.TerraformRC(),
+		"CHECKPOINT_DISABLE":        "1",
+	}
+}
+
+// TerraformRC is the CLI configuration whose dev_overrides point terraform at
+// the provider built by Up.
+func (e *Env) TerraformRC() string { return filepath.Join(e.StateDir, "terraformrc") }
+
+func (e *Env) terraformRC() string {
+	dir := filepath.Dir(e.Provider)
+	return fmt.Sprintf(`# Written by testenv: use the provider built from this checkout.
+disable_checkpoint = true
+provider_installation {
+  dev_overrides {
+    %q = %q
+    "registry.opentofu.org/irsa-dev/irsa" = %q
+  }
+  direct {}
+}
+`, ProviderAddress, dir, dir)
+}
+
+func (e *Env) envSh() string {
+	vars := e.Vars()
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("# Written by `make testenv-up`. Use it with: . .testenv/env.sh\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "export %s='%s'\n", k, strings.ReplaceAll(vars[k], "'", `'\''`))
+	}
+	return b.String()
+}
+
+func newIssuer() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return issuerBase + strings.ToUpper(hex.EncodeToString(b))
+}

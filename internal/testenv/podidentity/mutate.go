@@ -1,0 +1,277 @@
+// Package podidentity is the local environment's stand-in for the EKS pod
+// identity webhook (github.com/aws/amazon-eks-pod-identity-webhook), which the
+// Go module proxy does not serve. It applies the same mutation to pods at
+// creation: the web identity env, the projected token volume and its mount.
+//
+// The behaviour mirrors upstream closely on purpose: the provider's tests use
+// it as evidence of what pods on EKS look like, so every difference would be a
+// place where the tests could pass and production fail.
+package podidentity
+
+import (
+	"encoding/csv"
+	"path"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Annotation and label names the webhook honours. The prefix is upstream's
+// default for --annotation-prefix.
+const (
+	AnnotationPrefix = "eks.amazonaws.com"
+
+	RoleARNAnnotation              = AnnotationPrefix + "/role-arn"
+	AudienceAnnotation             = AnnotationPrefix + "/audience"
+	STSRegionalEndpointsAnnotation = AnnotationPrefix + "/sts-regional-endpoints"
+	TokenExpirationAnnotation      = AnnotationPrefix + "/token-expiration"
+	SkipContainersAnnotation       = AnnotationPrefix + "/skip-containers"
+	SkipPodLabel                   = AnnotationPrefix + "/skip-pod-identity-webhook"
+)
+
+// Names of what the webhook injects.
+const (
+	EnvRoleARN                 = "AWS_ROLE_ARN"
+	EnvWebIdentityTokenFile    = "AWS_WEB_IDENTITY_TOKEN_FILE"
+	EnvSTSRegionalEndpoints    = "AWS_STS_REGIONAL_ENDPOINTS"
+	EnvRegion                  = "AWS_REGION"
+	EnvDefaultRegion           = "AWS_DEFAULT_REGION"
+	TokenVolumeName            = "aws-iam-token"
+	DefaultTokenMountPath      = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
+	TokenFileName              = "token"
+	DefaultAudience            = "sts.amazonaws.com"
+	DefaultTokenExpiration     = int64(86400)
+	MinTokenExpiration         = int64(600)
+	regionalSTSEndpointsEnvVal = "regional"
+)
+
+// Config holds the webhook-wide settings, named after upstream's flags.
+type Config struct {
+	// Audience is --token-audience: used when the ServiceAccount has no audience annotation.
+	Audience string
+	// TokenExpiration is --token-expiration in seconds.
+	TokenExpiration int64
+	// MountPath is --token-mount-path.
+	MountPath string
+	// Region is --aws-default-region; when set, AWS_REGION and AWS_DEFAULT_REGION are injected.
+	Region string
+	// RegionalSTS is --sts-regional-endpoint: inject AWS_STS_REGIONAL_ENDPOINTS for every pod.
+	RegionalSTS bool
+}
+
+// DefaultConfig returns upstream's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Audience:        DefaultAudience,
+		TokenExpiration: DefaultTokenExpiration,
+		MountPath:       DefaultTokenMountPath,
+	}
+}
+
+// Entry is what the webhook's ServiceAccount cache keeps per annotated
+// ServiceAccount: the settings resolved from its annotations over the flags.
+type Entry struct {
+	RoleARN         string
+	Audience        string
+	RegionalSTS     bool
+	TokenExpiration int64
+}
+
+// EntryFor resolves a ServiceAccount's annotations against cfg the way the
+// upstream cache does: audience and regional STS from the annotation over the
+// flag, token expiration from the annotation (raised to the minimum) over the
+// flag. Values that do not parse fall back to the flag.
+func EntryFor(sa *corev1.ServiceAccount, cfg Config) Entry {
+	e := Entry{
+		RoleARN:         sa.Annotations[RoleARNAnnotation],
+		Audience:        cfg.Audience,
+		RegionalSTS:     cfg.RegionalSTS,
+		TokenExpiration: cfg.TokenExpiration,
+	}
+	if e.Audience == "" {
+		e.Audience = DefaultAudience
+	}
+	if e.TokenExpiration == 0 {
+		e.TokenExpiration = DefaultTokenExpiration
+	}
+	if v, ok := sa.Annotations[AudienceAnnotation]; ok {
+		e.Audience = v
+	}
+	if v, ok := sa.Annotations[STSRegionalEndpointsAnnotation]; ok {
+		if b, err := strconv.ParseBool(v); err == nil {
+			e.RegionalSTS = b
+		}
+	}
+	if v, ok := sa.Annotations[TokenExpirationAnnotation]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			e.TokenExpiration = atLeastMinimum(n)
+		}
+	}
+	return e
+}
+
+// Mutate applies the pod identity mutation to pod in place and reports whether
+// anything changed. A zero Entry (the ServiceAccount has no role or was not
+// found) leaves the pod as it is: that is the "webhook did not mutate" case
+// the provider has to detect.
+func Mutate(pod *corev1.Pod, e Entry, cfg Config) bool {
+	if pod == nil || e.RoleARN == "" {
+		return false
+	}
+	if _, skip := pod.Labels[SkipPodLabel]; skip {
+		// Upstream excludes these pods with the webhook's objectSelector; the
+		// check here keeps the handler correct when it is called without it.
+		return false
+	}
+	mountPath := cfg.MountPath
+	if mountPath == "" {
+		mountPath = DefaultTokenMountPath
+	}
+	p := patchConfig{
+		roleARN:        e.RoleARN,
+		tokenFile:      tokenFilePath(pod, mountPath),
+		mountPath:      mountPath,
+		region:         cfg.Region,
+		regionalSTS:    e.RegionalSTS,
+		skipContainers: skipContainers(pod),
+	}
+
+	changed := false
+	for i := range pod.Spec.InitContainers {
+		changed = p.mutateContainer(&pod.Spec.InitContainers[i]) || changed
+	}
+	for i := range pod.Spec.Containers {
+		changed = p.mutateContainer(&pod.Spec.Containers[i]) || changed
+	}
+	return addTokenVolume(pod, e.Audience, podTokenExpiration(pod, e.TokenExpiration)) || changed
+}
+
+type patchConfig struct {
+	roleARN        string
+	tokenFile      string
+	mountPath      string
+	region         string
+	regionalSTS    bool
+	skipContainers map[string]bool
+}
+
+// mutateContainer injects env and the token mount into one container. As
+// upstream, a container that already sets AWS_ROLE_ARN or
+// AWS_WEB_IDENTITY_TOKEN_FILE gets neither of the two: whatever it presets
+// wins. It still gets the mount and the region/STS variables it lacks.
+func (p patchConfig) mutateContainer(c *corev1.Container) bool {
+	if p.skipContainers[c.Name] {
+		return false
+	}
+	var presetIdentity, presetRegion, presetSTS bool
+	for _, e := range c.Env {
+		switch e.Name {
+		case EnvRoleARN, EnvWebIdentityTokenFile:
+			presetIdentity = true
+		case EnvRegion, EnvDefaultRegion:
+			// One region variable set by the user means neither is added.
+			presetRegion = true
+		case EnvSTSRegionalEndpoints:
+			presetSTS = true
+		}
+	}
+
+	changed := false
+	if p.regionalSTS && !presetSTS {
+		c.Env = append(c.Env, corev1.EnvVar{Name: EnvSTSRegionalEndpoints, Value: regionalSTSEndpointsEnvVal})
+		changed = true
+	}
+	if p.region != "" && !presetRegion {
+		c.Env = append(c.Env,
+			corev1.EnvVar{Name: EnvDefaultRegion, Value: p.region},
+			corev1.EnvVar{Name: EnvRegion, Value: p.region},
+		)
+		changed = true
+	}
+	if !presetIdentity {
+		c.Env = append(c.Env,
+			corev1.EnvVar{Name: EnvRoleARN, Value: p.roleARN},
+			corev1.EnvVar{Name: EnvWebIdentityTokenFile, Value: p.tokenFile},
+		)
+		changed = true
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name == TokenVolumeName {
+			return changed
+		}
+	}
+	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+		Name:      TokenVolumeName,
+		ReadOnly:  true,
+		MountPath: p.mountPath,
+	})
+	return true
+}
+
+// addTokenVolume adds the projected token volume unless the pod already has a
+// volume of that name.
+func addTokenVolume(pod *corev1.Pod, audience string, expiration int64) bool {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == TokenVolumeName {
+			return false
+		}
+	}
+	vol := corev1.Volume{
+		Name: TokenVolumeName,
+		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{
+				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Audience:          audience,
+					ExpirationSeconds: &expiration,
+					Path:              TokenFileName,
+				},
+			}},
+		}},
+	}
+	// Upstream prepends the volume.
+	pod.Spec.Volumes = append([]corev1.Volume{vol}, pod.Spec.Volumes...)
+	return true
+}
+
+// tokenFilePath is the token's path inside the containers; Windows pods get
+// the same path on drive C: with backslashes.
+func tokenFilePath(pod *corev1.Pod, mountPath string) string {
+	p := path.Join(mountPath, TokenFileName)
+	if pod.Spec.NodeSelector["kubernetes.io/os"] == "windows" || pod.Spec.NodeSelector["beta.kubernetes.io/os"] == "windows" {
+		return "C:" + strings.ReplaceAll(p, "/", `\`)
+	}
+	return p
+}
+
+// podTokenExpiration lets the pod's annotation override the ServiceAccount's.
+func podTokenExpiration(pod *corev1.Pod, fromSA int64) int64 {
+	if v, ok := pod.Annotations[TokenExpirationAnnotation]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return atLeastMinimum(n)
+		}
+	}
+	return fromSA
+}
+
+func atLeastMinimum(seconds int64) int64 {
+	return max(seconds, MinTokenExpiration)
+}
+
+// skipContainers parses the comma-separated skip-containers annotation as
+// CSV, like upstream; an annotation that does not parse skips nothing.
+func skipContainers(pod *corev1.Pod) map[string]bool {
+	raw, ok := pod.Annotations[SkipContainersAnnotation]
+	if !ok {
+		return nil
+	}
+	names, err := csv.NewReader(strings.NewReader(raw)).Read()
+	if err != nil {
+		return nil
+	}
+	skip := make(map[string]bool, len(names))
+	for _, name := range names {
+		skip[name] = true
+	}
+	return skip
+}

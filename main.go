@@ -1,0 +1,34 @@
+// Command terraform-provider-irsa is a Terraform provider that binds IAM roles
+// to Kubernetes ServiceAccounts on Amazon EKS (IRSA).
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/provider"
+)
+
+// Set by goreleaser's ldflags.
+var (
+	version = "dev"
+	commit  = "none"
+)
+
+func main() {
+	var debug bool
+	flag.BoolVar(&debug, "debug", false, "set to true to run the provider with support for debuggers like delve")
+	flag.Parse()
+
+	err := providerserver.Serve(context.Background(), provider.New(version, commit), providerserver.ServeOpts{
+		Address:         "registry.terraform.io/irsa-dev/irsa",
+		Debug:           debug,
+		ProtocolVersion: 6,
+	})
+	if err != nil {
+		log.Fatal(err.Error())
+	}
+}

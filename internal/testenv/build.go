@@ -32,9 +32,42 @@ type component struct {
 	extra func(ctx context.Context, moduleDir, outDir string) error
 }
 
-func components() []component {
+// kubectlComponent is built only on demand: machines of this kind usually
+// have a kubectl, and the demo is its only user.
+var kubectlComponent = component{
+	name:     "kubectl",
+	packages: []string{"k8s.io/kubernetes/cmd/kubectl"},
+	ldflags:  kubeLDFlags(),
+}
+
+// EnsureKubectl returns kubectl from PATH, or builds the pinned one.
+func EnsureKubectl(ctx context.Context, log io.Writer) (string, error) {
+	if path, err := exec.LookPath("kubectl"); err == nil {
+		return path, nil
+	}
+	root, err := findRoot()
+	if err != nil {
+		return "", err
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	dir, err := ensureComponent(ctx, root, cache, kubectlComponent, log)
+	if err != nil {
+		return "", fmt.Errorf("build kubectl: %w", err)
+	}
+	return filepath.Join(dir, "kubectl"), nil
+}
+
+func kubeLDFlags() string {
 	v := "k8s.io/component-base/version"
 	major, minor := kubeMajorMinor(KubernetesVersion)
+	return fmt.Sprintf("-s -w -X %[1]s.gitVersion=%[2]s -X %[1]s.gitMajor=%[3]s -X %[1]s.gitMinor=%[4]s -X %[1]s.gitTreeState=clean",
+		v, KubernetesVersion, major, minor)
+}
+
+func components() []component {
 	return []component{
 		{
 			name: "kube",
@@ -43,8 +76,7 @@ func components() []component {
 				"k8s.io/kubernetes/cmd/kube-controller-manager",
 				"k8s.io/kubernetes/cmd/kube-scheduler",
 			},
-			ldflags: fmt.Sprintf("-s -w -X %[1]s.gitVersion=%[2]s -X %[1]s.gitMajor=%[3]s -X %[1]s.gitMinor=%[4]s -X %[1]s.gitTreeState=clean",
-				v, KubernetesVersion, major, minor),
+			ldflags: kubeLDFlags(),
 		},
 		{
 			name:     "etcd",

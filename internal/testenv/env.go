@@ -207,6 +207,7 @@ func (e *Env) Vars() map[string]string {
 		"IRSA_TESTENV_ACCOUNT_ID":   AccountID,
 		"IRSA_TESTENV_STATE":        e.StateDir,
 		"IRSA_TESTENV_WEBHOOK_URL":  e.WebhookURL,
+		"IRSA_TESTENV_CA_CERT":      e.CACert,
 		"IRSA_TESTENV_MOTO_URL":     e.MotoURL,
 		"TF_CLI_CONFIG_FILE":        e.TerraformRC(),
 		"CHECKPOINT_DISABLE":        "1",

@@ -354,8 +354,9 @@ func createFakeNode(ctx context.Context, client kubernetes.Interface, procs []*P
 }
 
 // WebhookConfiguration is the registration of the pod identity webhook, the
-// same shape as upstream's deployment manifest, with a URL instead of a
-// Service because the webhook runs on loopback outside the cluster.
+// same shape as upstream's deployment manifest, with a URL (of the /mutate
+// endpoint) instead of a Service because the webhook runs on loopback outside
+// the cluster.
 func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.MutatingWebhookConfiguration {
 	fail := admissionregistrationv1.Fail
 	none := admissionregistrationv1.SideEffectClassNone
@@ -364,7 +365,7 @@ func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name: "iam-for-pods.amazonaws.com",
 			ClientConfig: admissionregistrationv1.WebhookClientConfig{
-				URL:      ptr.To(strings.TrimSuffix(url, "/") + "/mutate"),
+				URL:      ptr.To(url),
 				CABundle: caBundle,
 			},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
@@ -385,7 +386,7 @@ func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.
 }
 
 func registerWebhook(ctx context.Context, client kubernetes.Interface, url string, caBundle []byte) error {
-	_, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, WebhookConfiguration(url, caBundle), metav1.CreateOptions{})
+	_, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, WebhookConfiguration(url+"/mutate", caBundle), metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("register the pod identity webhook: %w", err)
 	}

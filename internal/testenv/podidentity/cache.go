@@ -16,16 +16,19 @@ import (
 // a pod created right after its ServiceAccount was annotated can be admitted
 // before the informer has seen the annotation.
 //
-// The delay knob widens that window on purpose. With a delay, every informer
-// event is applied to the cache only after the delay has passed, so tests can
-// reproduce the race deterministically instead of hoping to hit it.
+// The delay knob widens that window on purpose. With a delay, informer events
+// are applied to the cache only after the delay has passed, so tests can
+// reproduce the race deterministically instead of hoping to hit it. A delay
+// can be set for one namespace, so that tests running in parallel against
+// the same environment do not slow each other down.
 type ServiceAccountCache struct {
 	cfg Config
 
 	mu      sync.RWMutex
 	entries map[string]Entry
 	waiters map[string][]chan struct{}
-	delay   time.Duration
+	delay   time.Duration            // for every namespace
+	delays  map[string]time.Duration // per namespace, over delay
 	synced  cache.InformerSynced
 }
 
@@ -35,6 +38,7 @@ func NewServiceAccountCache(ctx context.Context, client kubernetes.Interface, cf
 		cfg:     cfg,
 		entries: map[string]Entry{},
 		waiters: map[string][]chan struct{}{},
+		delays:  map[string]time.Duration{},
 	}
 	factory := informers.NewSharedInformerFactory(client, 0)
 	informer := factory.Core().V1().ServiceAccounts().Informer()
@@ -53,17 +57,28 @@ func NewServiceAccountCache(ctx context.Context, client kubernetes.Interface, cf
 // HasSynced reports whether the initial list has been applied.
 func (c *ServiceAccountCache) HasSynced() bool { return c.synced() }
 
-// SetDelay changes how long informer events wait before they reach the cache.
-func (c *ServiceAccountCache) SetDelay(d time.Duration) {
+// SetDelay changes how long informer events of namespace (all namespaces
+// when empty) wait before they reach the cache.
+func (c *ServiceAccountCache) SetDelay(namespace string, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.delay = d
+	switch {
+	case namespace == "":
+		c.delay = d
+	case d == 0:
+		delete(c.delays, namespace)
+	default:
+		c.delays[namespace] = d
+	}
 }
 
-// Delay reports the current delay.
-func (c *ServiceAccountCache) Delay() time.Duration {
+// Delay reports the delay in effect for namespace.
+func (c *ServiceAccountCache) Delay(namespace string) time.Duration {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	if d, ok := c.delays[namespace]; ok {
+		return d
+	}
 	return c.delay
 }
 
@@ -78,7 +93,7 @@ func (c *ServiceAccountCache) observe(obj any, deleted bool) {
 	key := sa.Namespace + "/" + sa.Name
 	entry := EntryFor(sa, c.cfg)
 	apply := func() { c.set(key, entry, deleted) }
-	if d := c.Delay(); d > 0 {
+	if d := c.Delay(sa.Namespace); d > 0 {
 		time.AfterFunc(d, apply)
 		return
 	}

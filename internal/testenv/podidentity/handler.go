@@ -14,7 +14,7 @@ import (
 )
 
 // Handler serves the admission endpoint (/mutate) and the test knob
-// (/testenv/cache-delay).
+// (/testenv/cache-delay?namespace=NS, body: a Go duration).
 type Handler struct {
 	Cache *ServiceAccountCache
 	Cfg   Config
@@ -34,8 +34,8 @@ func (h *Handler) Routes() http.Handler {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	mux.HandleFunc("GET /testenv/cache-delay", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, h.Cache.Delay().String())
+	mux.HandleFunc("GET /testenv/cache-delay", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, h.Cache.Delay(r.URL.Query().Get("namespace")).String())
 	})
 	mux.HandleFunc("PUT /testenv/cache-delay", h.setDelay)
 	return mux
@@ -52,8 +52,9 @@ func (h *Handler) setDelay(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("want a non-negative Go duration such as 3s, got %q", body), http.StatusBadRequest)
 		return
 	}
-	h.Cache.SetDelay(d)
-	h.Log.Info("service account cache delay changed", "delay", d)
+	ns := r.URL.Query().Get("namespace")
+	h.Cache.SetDelay(ns, d)
+	h.Log.Info("service account cache delay changed", "namespace", ns, "delay", d)
 	_, _ = io.WriteString(w, d.String())
 }
 

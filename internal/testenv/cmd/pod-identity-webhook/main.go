@@ -84,7 +84,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	saCache.SetDelay(*cacheDelay)
+	saCache.SetDelay("", *cacheDelay)
 
 	cert, err := tls.LoadX509KeyPair(*tlsCert, *tlsKey)
 	if err != nil {

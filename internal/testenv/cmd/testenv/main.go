@@ -3,6 +3,7 @@
 //	testenv up      build what is missing, start (or reuse) the environment, write .testenv/env.sh
 //	testenv down    stop every process by PID and remove .testenv
 //	testenv status  report whether the environment in .testenv is running
+//	testenv kubectl print the path of a kubectl (building the pinned one if none is on PATH)
 package main
 
 import (
@@ -21,7 +22,7 @@ import (
 func main() {
 	stateDir := flag.String("state", ".testenv", "state directory of the environment")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kubectl\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -54,6 +55,13 @@ func run(ctx context.Context, cmd, stateDir string) error {
 		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\nuse it with: . %s\n",
 			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), envSh)
 		return nil
+	case "kubectl":
+		path, err := testenv.EnsureKubectl(ctx, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Println(path)
+		return nil
 	case "down":
 		return testenv.DownDir(stateDir)
 	case "status":
@@ -64,7 +72,7 @@ func run(ctx context.Context, cmd, stateDir string) error {
 		fmt.Printf("running since %s, %d processes, API server %s\n", e.Started.Format(time.RFC3339), len(e.Processes), e.APIServer)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, down or status)", cmd)
+		return fmt.Errorf("unknown command %q (want up, down, status or kubectl)", cmd)
 	}
 }
 

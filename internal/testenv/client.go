@@ -1,0 +1,114 @@
+package testenv
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	neturl "net/url"
+	"os"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// These helpers are for tests and benchmarks running against an exported
+// environment (see Main): they read the variables it exports.
+
+// ErrNoWebhookKnob is returned by SetWebhookCacheDelay when the running
+// webhook is upstream's, which has no such knob.
+var ErrNoWebhookKnob = errors.New("the running pod identity webhook has no cache-delay knob (upstream binary)")
+
+// RESTConfig is the admin configuration of the exported environment.
+func RESTConfig() (*rest.Config, error) {
+	path := os.Getenv("KUBECONFIG")
+	if path == "" {
+		return nil, errors.New("KUBECONFIG is not set: run against `make testenv-up` or from testenv.Main")
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	return cfg, nil
+}
+
+// Clientset is an admin clientset for the exported environment.
+func Clientset() (kubernetes.Interface, error) {
+	cfg, err := RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func webhookClient() (*http.Client, string, error) {
+	url := os.Getenv("IRSA_TESTENV_WEBHOOK_URL")
+	ca, err := os.ReadFile(os.Getenv("IRSA_TESTENV_CA_CERT"))
+	if url == "" || err != nil {
+		return nil, "", fmt.Errorf("IRSA_TESTENV_WEBHOOK_URL/IRSA_TESTENV_CA_CERT not usable: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
+	}, url, nil
+}
+
+// SetWebhookCacheDelay makes the webhook apply changes to the ServiceAccounts
+// of namespace to its cache only after d, which reproduces the informer race
+// on demand. Zero removes the delay.
+func SetWebhookCacheDelay(ctx context.Context, namespace string, d time.Duration) error {
+	hc, url, err := webhookClient()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, url+"/testenv/cache-delay?namespace="+neturl.QueryEscape(namespace), strings.NewReader(d.String()))
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return ErrNoWebhookKnob
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("set webhook cache delay: %s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+// UnregisterWebhook deletes the MutatingWebhookConfiguration, as when the
+// webhook is down with failurePolicy Ignore: pods are admitted unmutated. It
+// returns a function that registers it again.
+func UnregisterWebhook(ctx context.Context, client kubernetes.Interface) (restore func(context.Context) error, err error) {
+	api := client.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	saved, err := api.Get(ctx, WebhookConfigurationName, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := api.Delete(ctx, WebhookConfigurationName, metav1.DeleteOptions{}); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) error {
+		restored := WebhookConfiguration(*saved.Webhooks[0].ClientConfig.URL, saved.Webhooks[0].ClientConfig.CABundle)
+		_, err := api.Create(ctx, restored, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	}, nil
+}

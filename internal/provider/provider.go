@@ -1,17 +1,26 @@
 // Package provider implements the irsa Terraform provider: its configuration,
 // resources and data sources. It reads plans and state, calls the domain
-// packages (kube, trust, awsiam) and writes state; it holds no cluster or IAM
-// logic of its own.
+// packages (kube, iamarn) and writes state; cluster logic lives in those
+// packages, not here.
 package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
+
+// DefaultFieldManager is the server-side apply field manager the provider
+// writes annotations as.
+const DefaultFieldManager = "terraform-provider-irsa"
 
 var _ provider.Provider = (*irsaProvider)(nil)
 
@@ -27,6 +36,11 @@ type irsaProvider struct {
 	commit  string
 }
 
+type providerModel struct {
+	Kubernetes   *kubernetesModel `tfsdk:"kubernetes"`
+	FieldManager types.String     `tfsdk:"field_manager"`
+}
+
 func (p *irsaProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
 	resp.TypeName = "irsa"
 	resp.Version = p.version
@@ -34,15 +48,61 @@ func (p *irsaProvider) Metadata(_ context.Context, _ provider.MetadataRequest, r
 
 func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Binds AWS IAM roles to Kubernetes ServiceAccounts on Amazon EKS (IRSA).",
+		MarkdownDescription: "Binds AWS IAM roles to Kubernetes ServiceAccounts on Amazon EKS " +
+			"([IRSA](https://docs.aws.amazon.com/eks/latest/userguide/iam-roles-for-service-accounts.html)). " +
+			"Every setting is optional: an empty `provider \"irsa\" {}` uses `~/.kube/config` (or the in-cluster " +
+			"configuration when running in a pod).",
+		Attributes: map[string]schema.Attribute{
+			"kubernetes": kubernetesSchema(),
+			"field_manager": schema.StringAttribute{
+				MarkdownDescription: "The server-side apply field manager the provider writes annotations as. " +
+					"Defaults to `" + DefaultFieldManager + "`. Changing it on existing bindings makes them " +
+					"conflict with themselves: the old manager still owns the annotations.",
+				Optional: true,
+			},
+		},
 	}
 }
 
-func (p *irsaProvider) Configure(_ context.Context, _ provider.ConfigureRequest, _ *provider.ConfigureResponse) {
+func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	var cfg providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	data := &providerData{fieldManager: DefaultFieldManager}
+	if !cfg.FieldManager.IsNull() && !cfg.FieldManager.IsUnknown() {
+		data.fieldManager = cfg.FieldManager.ValueString()
+	}
+
+	if cfg.Kubernetes.hasUnknown() || cfg.FieldManager.IsUnknown() {
+		// A cluster created in the same apply: nothing can be checked
+		// against it during plan. Apply configures the provider again with
+		// the values known.
+		tflog.Info(ctx, "kubernetes settings are unknown until apply; cluster checks are deferred")
+		data.kubeUnknown = true
+	} else {
+		conn := cfg.Kubernetes.connectionConfig()
+		conn.UserAgent = fmt.Sprintf("terraform-provider-irsa/%s (%s)", p.version, p.commit)
+		rest, err := conn.RESTConfig()
+		if err == nil {
+			data.kube, err = kube.NewClientset(rest)
+			data.kubeHost = rest.Host
+		}
+		// Kept, not reported here: configurations that only read the
+		// trust-policy data source do not need a cluster.
+		data.kubeErr = err
+	}
+
+	resp.ResourceData = data
+	resp.DataSourceData = data
 }
 
 func (p *irsaProvider) Resources(_ context.Context) []func() resource.Resource {
-	return nil
+	return []func() resource.Resource{
+		NewServiceAccountBindingResource,
+	}
 }
 
 func (p *irsaProvider) DataSources(_ context.Context) []func() datasource.DataSource {

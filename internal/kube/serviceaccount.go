@@ -1,0 +1,220 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// The ServiceAccount annotations the EKS pod identity webhook honours.
+const (
+	RoleARNAnnotation              = "eks.amazonaws.com/role-arn"
+	AudienceAnnotation             = "eks.amazonaws.com/audience"
+	STSRegionalEndpointsAnnotation = "eks.amazonaws.com/sts-regional-endpoints"
+	TokenExpirationAnnotation      = "eks.amazonaws.com/token-expiration"
+)
+
+// BindingAnnotations lists every annotation a binding may own, in a stable order.
+var BindingAnnotations = []string{RoleARNAnnotation, AudienceAnnotation, STSRegionalEndpointsAnnotation, TokenExpirationAnnotation}
+
+// Binding is the desired state of a ServiceAccount's IRSA annotations. Nil
+// optional fields are not set, so the webhook's defaults apply.
+type Binding struct {
+	RoleARN              string
+	Audience             *string
+	STSRegionalEndpoints *bool
+	TokenExpiration      *int64
+}
+
+// Annotations renders b as the annotations to apply.
+func (b Binding) Annotations() map[string]string {
+	a := map[string]string{RoleARNAnnotation: b.RoleARN}
+	if b.Audience != nil {
+		a[AudienceAnnotation] = *b.Audience
+	}
+	if b.STSRegionalEndpoints != nil {
+		a[STSRegionalEndpointsAnnotation] = strconv.FormatBool(*b.STSRegionalEndpoints)
+	}
+	if b.TokenExpiration != nil {
+		a[TokenExpirationAnnotation] = strconv.FormatInt(*b.TokenExpiration, 10)
+	}
+	return a
+}
+
+// ServiceAccounts reads and writes ServiceAccount annotations as one field manager.
+type ServiceAccounts struct {
+	Client       kubernetes.Interface
+	FieldManager string
+}
+
+// Get returns the ServiceAccount; a missing one is an apierrors NotFound.
+func (s ServiceAccounts) Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	return s.Client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+}
+
+// Apply server-side applies exactly annotations as the field manager. The
+// API server keeps every other field as it is, and removes annotations this
+// manager applied before but no longer lists (unless another manager also
+// owns them). A ServiceAccount that does not exist is created.
+//
+// When another manager owns one of the annotations with a different value,
+// nothing changes and the error is a *ConflictError naming it; force takes
+// ownership instead.
+func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, annotations map[string]string, force, dryRun bool) (*corev1.ServiceAccount, error) {
+	ac := corev1ac.ServiceAccount(name, namespace)
+	if len(annotations) > 0 {
+		ac.WithAnnotations(annotations)
+	}
+	opts := metav1.ApplyOptions{FieldManager: s.FieldManager, Force: force}
+	if dryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	sa, err := s.Client.CoreV1().ServiceAccounts(namespace).Apply(ctx, ac, opts)
+	if apierrors.IsConflict(err) {
+		return nil, s.explainConflict(ctx, namespace, name, annotations, err)
+	}
+	return sa, err
+}
+
+// Release gives up every annotation the field manager owns on the
+// ServiceAccount: applying an empty configuration removes the fields only
+// this manager owned. A missing ServiceAccount is not an error.
+func (s ServiceAccounts) Release(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	sa, err := s.Get(ctx, namespace, name)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(OwnedBy(sa, s.FieldManager)) == 0 {
+		// Nothing of ours to release; do not add a managedFields entry.
+		return sa, nil
+	}
+	return s.Apply(ctx, namespace, name, nil, false, false)
+}
+
+// Delete deletes the ServiceAccount, tolerating one that is already gone.
+func (s ServiceAccounts) Delete(ctx context.Context, namespace, name string) error {
+	err := s.Client.CoreV1().ServiceAccounts(namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// FieldConflict is one annotation another manager owns with another value.
+type FieldConflict struct {
+	Annotation string
+	Managers   []string
+	Current    string
+	Desired    string
+}
+
+// ConflictError is returned by Apply when other field managers own
+// annotations the binding wants to set to different values.
+type ConflictError struct {
+	Namespace, Name string
+	Conflicts       []FieldConflict
+	Err             error
+}
+
+func (e *ConflictError) Error() string {
+	var parts []string
+	for _, c := range e.Conflicts {
+		parts = append(parts, fmt.Sprintf("%s is owned by %s with value %q", c.Annotation, strings.Join(quoteAll(c.Managers), ", "), c.Current))
+	}
+	return fmt.Sprintf("ServiceAccount %s/%s: %s", e.Namespace, e.Name, strings.Join(parts, "; "))
+}
+
+func (e *ConflictError) Unwrap() error { return e.Err }
+
+func (s ServiceAccounts) explainConflict(ctx context.Context, namespace, name string, desired map[string]string, applyErr error) error {
+	cerr := &ConflictError{Namespace: namespace, Name: name, Err: applyErr}
+	sa, err := s.Get(ctx, namespace, name)
+	if err != nil {
+		return errors.Join(applyErr, err)
+	}
+	owners := AnnotationOwners(sa, "")
+	for _, key := range BindingAnnotations {
+		want, ok := desired[key]
+		if !ok || sa.Annotations[key] == want {
+			continue
+		}
+		var others []string
+		for _, m := range owners[key] {
+			if m != s.FieldManager {
+				others = append(others, m)
+			}
+		}
+		if len(others) > 0 {
+			cerr.Conflicts = append(cerr.Conflicts, FieldConflict{Annotation: key, Managers: others, Current: sa.Annotations[key], Desired: want})
+		}
+	}
+	if len(cerr.Conflicts) == 0 {
+		// The owner changed between the apply and the read; the API
+		// server's message still names it.
+		return applyErr
+	}
+	return cerr
+}
+
+// AnnotationOwners maps each annotation of sa to the field managers that own
+// it, from metadata.managedFields. With exclude set, that manager is left out.
+func AnnotationOwners(sa *corev1.ServiceAccount, exclude string) map[string][]string {
+	owners := map[string][]string{}
+	for _, mf := range sa.ManagedFields {
+		if mf.FieldsV1 == nil || mf.Manager == exclude && exclude != "" {
+			continue
+		}
+		var fields struct {
+			Metadata struct {
+				Annotations map[string]json.RawMessage `json:"f:annotations"`
+			} `json:"f:metadata"`
+		}
+		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+			continue
+		}
+		for key := range fields.Metadata.Annotations {
+			annotation := strings.TrimPrefix(key, "f:")
+			if !slices.Contains(owners[annotation], mf.Manager) {
+				owners[annotation] = append(owners[annotation], mf.Manager)
+			}
+		}
+	}
+	for _, m := range owners {
+		sort.Strings(m)
+	}
+	return owners
+}
+
+// OwnedBy reports the binding annotations that manager owns on sa.
+func OwnedBy(sa *corev1.ServiceAccount, manager string) []string {
+	owners := AnnotationOwners(sa, "")
+	var owned []string
+	for _, key := range BindingAnnotations {
+		if slices.Contains(owners[key], manager) {
+			owned = append(owned, key)
+		}
+	}
+	return owned
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
+}

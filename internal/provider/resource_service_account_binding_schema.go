@@ -1,0 +1,168 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/iamarn"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+)
+
+// serviceAccountBindingModel is the resource's state and plan.
+type serviceAccountBindingModel struct {
+	ID                    types.String   `tfsdk:"id"`
+	Namespace             types.String   `tfsdk:"namespace"`
+	ServiceAccount        types.String   `tfsdk:"service_account"`
+	RoleARN               types.String   `tfsdk:"role_arn"`
+	CreateServiceAccount  types.Bool     `tfsdk:"create_service_account"`
+	ServiceAccountCreated types.Bool     `tfsdk:"service_account_created"`
+	Audience              types.String   `tfsdk:"audience"`
+	STSRegionalEndpoints  types.Bool     `tfsdk:"sts_regional_endpoints"`
+	TokenExpiration       types.Int64    `tfsdk:"token_expiration"`
+	ForceConflicts        types.Bool     `tfsdk:"force_conflicts"`
+	Timeouts              timeouts.Value `tfsdk:"timeouts"`
+}
+
+// binding is the desired annotations of the model.
+func (m serviceAccountBindingModel) binding() kube.Binding {
+	b := kube.Binding{RoleARN: m.RoleARN.ValueString()}
+	if !m.Audience.IsNull() {
+		b.Audience = m.Audience.ValueStringPointer()
+	}
+	if !m.STSRegionalEndpoints.IsNull() {
+		b.STSRegionalEndpoints = m.STSRegionalEndpoints.ValueBoolPointer()
+	}
+	if !m.TokenExpiration.IsNull() {
+		b.TokenExpiration = m.TokenExpiration.ValueInt64Pointer()
+	}
+	return b
+}
+
+var (
+	// DNS-1123 label: namespaces.
+	dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// DNS-1123 subdomain: ServiceAccount names.
+	dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+)
+
+func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		Version: 0,
+		MarkdownDescription: "Binds an IAM role to a Kubernetes ServiceAccount (IRSA): sets the `" + kube.RoleARNAnnotation +
+			"` annotation and its companions with server-side apply, as the provider's own field manager, leaving every " +
+			"other annotation and label of the ServiceAccount as it is.\n\n" +
+			"Refresh reports a changed or removed annotation as drift. Destroy removes only the annotations this " +
+			"binding set.",
+		Attributes: map[string]schema.Attribute{
+			// Required.
+			"namespace": schema.StringAttribute{
+				MarkdownDescription: "Namespace of the ServiceAccount. Changing it replaces the binding.",
+				Required:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators: []validator.String{
+					stringvalidator.LengthBetween(1, 63),
+					stringvalidator.RegexMatches(dns1123Label, "must be a DNS-1123 label: lower-case letters, digits and '-', "+
+						"starting and ending with a letter or digit (for example payments)"),
+				},
+			},
+			"service_account": schema.StringAttribute{
+				MarkdownDescription: "Name of the ServiceAccount. Changing it replaces the binding.",
+				Required:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				Validators: []validator.String{
+					stringvalidator.LengthBetween(1, 253),
+					stringvalidator.RegexMatches(dns1123Subdomain, "must be a DNS-1123 subdomain: lower-case letters, digits, '-' "+
+						"and '.', starting and ending with a letter or digit (for example api)"),
+				},
+			},
+			"role_arn": schema.StringAttribute{
+				MarkdownDescription: "ARN of the IAM role pods of the ServiceAccount assume, `" + iamarn.Shape + "`. " +
+					"Role paths and every partition (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso*`) are accepted. Sets `" +
+					kube.RoleARNAnnotation + "`.",
+				Required:   true,
+				Validators: []validator.String{roleARNValidator{}},
+			},
+
+			// Optional.
+			"create_service_account": schema.BoolAttribute{
+				MarkdownDescription: "Create the ServiceAccount when it does not exist. A ServiceAccount created this way " +
+					"is deleted on destroy; one that existed before is never deleted. Default `false`: a missing " +
+					"ServiceAccount fails the plan.",
+				Optional:      true,
+				Computed:      true,
+				Default:       booldefault.StaticBool(false),
+				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			},
+			"audience": schema.StringAttribute{
+				MarkdownDescription: "Audience of the projected token, `" + kube.AudienceAnnotation + "`. " +
+					"Unset, the webhook's default applies (`sts.amazonaws.com` on EKS).",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+			},
+			"sts_regional_endpoints": schema.BoolAttribute{
+				MarkdownDescription: "Whether pods use the regional STS endpoint (`AWS_STS_REGIONAL_ENDPOINTS=regional`), `" +
+					kube.STSRegionalEndpointsAnnotation + "`.",
+				Optional: true,
+			},
+			"token_expiration": schema.Int64Attribute{
+				MarkdownDescription: fmt.Sprintf("Lifetime of the projected token in seconds, `%s`. At least 600; "+
+					"unset, the webhook's default applies (86400).", kube.TokenExpirationAnnotation),
+				Optional:   true,
+				Validators: []validator.Int64{int64validator.AtLeast(600)},
+			},
+			"force_conflicts": schema.BoolAttribute{
+				MarkdownDescription: "Take the annotations over when another field manager (Helm, eksctl, " +
+					"`kubectl annotate`) owns them with a different value. Default `false`: such a conflict fails the " +
+					"plan or apply, naming the other manager, and changes nothing.",
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+			},
+			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+
+			// Computed.
+			"id": schema.StringAttribute{
+				MarkdownDescription: "`NAMESPACE/SERVICE_ACCOUNT`; also the import ID.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"service_account_created": schema.BoolAttribute{
+				MarkdownDescription: "Whether this binding created the ServiceAccount (and so deletes it on destroy).",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+			},
+		},
+	}
+}
+
+// roleARNValidator checks role_arn with iamarn.ParseRole, whose messages show
+// the expected shape.
+type roleARNValidator struct{}
+
+func (roleARNValidator) Description(context.Context) string {
+	return "must be an IAM role ARN: " + iamarn.Shape
+}
+
+func (v roleARNValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (roleARNValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := iamarn.ParseRole(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid IAM Role ARN", err.Error())
+	}
+}

@@ -93,14 +93,20 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 	}
 
 	tflog.Info(ctx, "annotating ServiceAccount", map[string]any{"namespace": ns, "name": name, "role_arn": plan.RoleARN.ValueString(), "create": created})
-	if _, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false); err != nil {
+	sa, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false)
+	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
 		return
 	}
-
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.ServiceAccountCreated = types.BoolValue(created)
+
+	// The annotation is in place: state is saved whatever recycling does, so
+	// a timeout leaves the stale pods in state for the next plan to show.
+	stale, diags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
+	plan.StalePods = stalePodsValue(stale)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(diags...)
 }
 
 func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -134,7 +140,21 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 		}
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, importingKey, nil)...)
 	}
+	// Pods are judged against the role the binding wants, before the
+	// refresh replaces it with what the annotation says now.
+	desired := state
 	refreshFromServiceAccount(&state, sa, importing)
+	if importing {
+		desired = state
+	}
+	settings, diags := state.restart(ctx)
+	resp.Diagnostics.Append(diags...)
+	pods, err := kube.Pods{Client: r.data.kube}.ForServiceAccount(ctx, ns, name, settings.selector)
+	if err != nil {
+		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
+		return
+	}
+	state.StalePods = stalePodsValue(kube.Stale(pods, desired.expectation(annotatedAt(sa, r.data.fieldManager))))
 	state.ID = types.StringValue(ns + "/" + name)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
@@ -197,13 +217,18 @@ func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource
 
 	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
 	tflog.Info(ctx, "updating ServiceAccount annotations", map[string]any{"namespace": ns, "name": name, "role_arn": plan.RoleARN.ValueString()})
-	if _, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false); err != nil {
+	sa, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false)
+	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "Annotate Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
 		return
 	}
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.ServiceAccountCreated = state.ServiceAccountCreated
+
+	stale, diags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
+	plan.StalePods = stalePodsValue(stale)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(diags...)
 }
 
 func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -239,7 +264,13 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	if sa == nil {
 		return // already gone
 	}
-	if v, ok := sa.Annotations[kube.RoleARNAnnotation]; ok {
+	settings, diags := state.restart(ctx)
+	resp.Diagnostics.Append(diags...)
+	if v, ok := sa.Annotations[kube.RoleARNAnnotation]; !ok && settings.onDestroy {
+		// Pods still hold the role until they are re-created.
+		_, diags := r.recycle(ctx, state, kube.Expectation{})
+		resp.Diagnostics.Append(diags...)
+	} else if ok {
 		owners := kube.AnnotationOwners(sa, r.data.fieldManager)[kube.RoleARNAnnotation]
 		who := "no field manager (it was set without managed fields)"
 		if len(owners) > 0 {
@@ -267,9 +298,10 @@ func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req res
 	}
 }
 
-// ModifyPlan checks the cluster during plan, so that the mistakes a plan can
-// see fail there rather than half way through an apply: a missing
-// ServiceAccount, and annotations another manager owns.
+// ModifyPlan checks the cluster during plan, so that what a plan can see
+// fails or warns there rather than half way through an apply: a missing
+// ServiceAccount, annotations another manager owns, and which pods apply
+// will restart or leave alone.
 func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.data == nil || r.data.kubeUnknown {
 		return // destroy, no provider data (validate), or a cluster that does not exist yet
@@ -281,7 +313,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	}
 	if plan.Namespace.IsUnknown() || plan.ServiceAccount.IsUnknown() || plan.RoleARN.IsUnknown() ||
 		plan.Audience.IsUnknown() || plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
-		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() {
+		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() || plan.Restart.IsUnknown() {
 		return
 	}
 	var state *serviceAccountBindingModel
@@ -290,40 +322,64 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
 	}
 	desired := plan.binding().Annotations()
-	if state != nil && maps.Equal(state.binding().Annotations(), desired) && plan.ForceConflicts.Equal(state.ForceConflicts) {
-		return // nothing for the cluster to change
+	annotationsChange := state == nil || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
+	if !annotationsChange && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {
+		return // refresh found every pod credentialed: nothing to ask the cluster
 	}
 	sas, diags := r.data.serviceAccounts()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-
 	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
 	object := "ServiceAccount " + ns + "/" + name
-	if _, err := sas.Get(ctx, ns, name); apierrors.IsNotFound(err) {
-		if !plan.CreateServiceAccount.ValueBool() {
-			resp.Diagnostics.Append(serviceAccountNotFound(ns, name, r.data.kubeHost))
+
+	if annotationsChange {
+		if _, err := sas.Get(ctx, ns, name); apierrors.IsNotFound(err) {
+			if !plan.CreateServiceAccount.ValueBool() {
+				resp.Diagnostics.Append(serviceAccountNotFound(ns, name, r.data.kubeHost))
+			}
+			return
+		} else if err != nil {
+			resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", object, r.data.kubeHost, err))
+			return
 		}
-		return
-	} else if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", object, r.data.kubeHost, err))
+		if !plan.ForceConflicts.ValueBool() {
+			// A dry-run apply finds conflicts with other field managers
+			// now, changing nothing. A conflict is a warning here, not an
+			// error: the plan must still show the drift (exit code 2 for
+			// drift detection); the apply is what fails.
+			_, err := sas.Apply(ctx, ns, name, desired, false, true)
+			var ce *kube.ConflictError
+			switch {
+			case errors.As(err, &ce):
+				d := annotationConflict(ce)
+				resp.Diagnostics.AddWarning(d.Summary(), "Apply will fail unless this is resolved. "+d.Detail())
+			case err != nil:
+				resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Service Account Annotations", object, r.data.kubeHost, err))
+				return
+			}
+		}
+	}
+
+	settings, diags := plan.restart(ctx)
+	resp.Diagnostics.Append(diags...)
+	pods := kube.Pods{Client: r.data.kube, FieldManager: r.data.fieldManager}
+	// Pods are judged against the planned role: on a role change, pods
+	// with the old one are what apply recycles.
+	_, recycle, err := pods.Plan(ctx, ns, name, settings.selector, plan.expectation(time.Time{}), settings.strategy)
+	if err != nil {
+		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))
 		return
 	}
-	if plan.ForceConflicts.ValueBool() {
-		return
-	}
-	// A dry-run apply finds conflicts with other field managers now,
-	// changing nothing. A conflict is a warning here, not an error: the
-	// plan must still show the drift (exit code 2 for drift detection);
-	// the apply is what fails.
-	_, err := sas.Apply(ctx, ns, name, desired, false, true)
-	var ce *kube.ConflictError
-	switch {
-	case errors.As(err, &ce):
-		d := annotationConflict(ce)
-		resp.Diagnostics.AddWarning(d.Summary(), "Apply will fail unless this is resolved. "+d.Detail())
-	case err != nil:
-		resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Service Account Annotations", object, r.data.kubeHost, err))
+	if !recycle.Empty() {
+		resp.Diagnostics.AddWarning("Apply Will Recycle Pods",
+			fmt.Sprintf("Pods of %s do not carry the credentials of %s. With restart strategy %q, apply will:\n%s",
+				object, plan.RoleARN.ValueString(), settings.strategy, recycle.Summary()))
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
+	} else if len(recycle.LeftAlone) > 0 {
+		resp.Diagnostics.AddWarning("Pods Left Without Credentials",
+			fmt.Sprintf("These pods of %s do not carry the credentials of %s, and restart strategy %q leaves them alone:\n%s",
+				object, plan.RoleARN.ValueString(), settings.strategy, leftAloneList(recycle.LeftAlone)))
 	}
 }

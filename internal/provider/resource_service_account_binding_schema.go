@@ -33,7 +33,9 @@ type serviceAccountBindingModel struct {
 	STSRegionalEndpoints  types.Bool     `tfsdk:"sts_regional_endpoints"`
 	TokenExpiration       types.Int64    `tfsdk:"token_expiration"`
 	ForceConflicts        types.Bool     `tfsdk:"force_conflicts"`
+	Restart               types.Object   `tfsdk:"restart"`
 	Timeouts              timeouts.Value `tfsdk:"timeouts"`
+	StalePods             types.List     `tfsdk:"stale_pods"`
 }
 
 // binding is the desired annotations of the model.
@@ -64,8 +66,10 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 		MarkdownDescription: "Binds an IAM role to a Kubernetes ServiceAccount (IRSA): sets the `" + kube.RoleARNAnnotation +
 			"` annotation and its companions with server-side apply, as the provider's own field manager, leaving every " +
 			"other annotation and label of the ServiceAccount as it is.\n\n" +
-			"Refresh reports a changed or removed annotation as drift. Destroy removes only the annotations this " +
-			"binding set.",
+			"The webhook only mutates pods when they are created, so after annotating, the binding recycles the pods " +
+			"that run without the role's credentials (see `restart`) and waits until their replacements carry them.\n\n" +
+			"Refresh reports a changed or removed annotation, and pods still running without the credentials " +
+			"(`stale_pods`), as drift. Destroy removes only the annotations this binding set.",
 		Attributes: map[string]schema.Attribute{
 			// Required.
 			"namespace": schema.StringAttribute{
@@ -131,6 +135,7 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
+			"restart":  restartSchema(),
 			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 
 			// Computed.
@@ -144,6 +149,7 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				Computed:            true,
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
+			"stale_pods": stalePodsSchema(),
 		},
 	}
 }

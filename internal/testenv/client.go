@@ -13,8 +13,10 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -91,24 +93,32 @@ func SetWebhookCacheDelay(ctx context.Context, namespace string, d time.Duration
 	return nil
 }
 
-// UnregisterWebhook deletes the MutatingWebhookConfiguration, as when the
-// webhook is down with failurePolicy Ignore: pods are admitted unmutated. It
-// returns a function that registers it again.
-func UnregisterWebhook(ctx context.Context, client kubernetes.Interface) (restore func(context.Context) error, err error) {
-	api := client.AdmissionregistrationV1().MutatingWebhookConfigurations()
-	saved, err := api.Get(ctx, WebhookConfigurationName, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
+// SetWebhookOutage takes the pod identity webhook away from namespace (down
+// true) or gives it back, as a webhook outage with failurePolicy Ignore would:
+// pods are admitted without mutation. It returns once the API server acts on
+// the change, checked with dry-run pods of ServiceAccount sa, which must
+// carry a role annotation.
+func SetWebhookOutage(ctx context.Context, client kubernetes.Interface, namespace, sa string, down bool) error {
+	patch := fmt.Appendf(nil, `{"metadata":{"labels":{%q:null}}}`, WebhookOutageLabel)
+	if down {
+		patch = fmt.Appendf(nil, `{"metadata":{"labels":{%q:"true"}}}`, WebhookOutageLabel)
 	}
-	if err := api.Delete(ctx, WebhookConfigurationName, metav1.DeleteOptions{}); err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context) error {
-		restored := WebhookConfiguration(*saved.Webhooks[0].ClientConfig.URL, saved.Webhooks[0].ClientConfig.CABundle)
-		_, err := api.Create(ctx, restored, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return nil
-		}
+	if _, err := client.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return err
-	}, nil
+	}
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "outage-probe-", Namespace: namespace},
+		Spec:       corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "probe", Image: "probe"}}},
+	}
+	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := client.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return false, err
+		}
+		mutated := false
+		for _, e := range p.Spec.Containers[0].Env {
+			mutated = mutated || e.Name == "AWS_ROLE_ARN"
+		}
+		return mutated != down, nil
+	})
 }

@@ -37,6 +37,10 @@ const startTimeout = 60 * time.Second
 // simulate a webhook outage.
 const WebhookConfigurationName = "pod-identity-webhook"
 
+// WebhookOutageLabel on a namespace keeps the API server from calling the
+// webhook for pods of that namespace: the webhook is "down" there.
+const WebhookOutageLabel = "testenv.irsa.dev/webhook-outage"
+
 func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	began := time.Now()
 	ports, err := freePorts(9)
@@ -380,6 +384,12 @@ func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.
 			TimeoutSeconds:          ptr.To[int32](10),
 			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: "eks.amazonaws.com/skip-pod-identity-webhook", Operator: metav1.LabelSelectorOpDoesNotExist,
+			}}},
+			// Not upstream's: lets a test take the webhook away from its own
+			// namespace only (SetWebhookOutage) without disturbing tests
+			// running in parallel.
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+				Key: WebhookOutageLabel, Operator: metav1.LabelSelectorOpDoesNotExist,
 			}}},
 		}},
 	}

@@ -342,3 +342,21 @@ func tokenProjection(p corev1.Pod) (string, int64) {
 	}
 	return "", 0
 }
+
+func TestWebhookOutageIsScopedToOneNamespace(t *testing.T) {
+	t.Parallel()
+	ctx, client, ns := setup(t)
+	createSA(t, ctx, client, ns, "app", map[string]string{podidentity.RoleARNAnnotation: role})
+	if err := testenv.SetWebhookOutage(ctx, client, ns, "app", true); err != nil {
+		t.Fatal(err)
+	}
+	if p := createPod(t, ctx, client, ns, "app", nil); hasEnv(container(t, *p, "app"), "AWS_ROLE_ARN") {
+		t.Fatal("pod created during the outage was mutated")
+	}
+	if err := testenv.SetWebhookOutage(ctx, client, ns, "app", false); err != nil {
+		t.Fatal(err)
+	}
+	if p := createPod(t, ctx, client, ns, "app", nil); !hasEnv(container(t, *p, "app"), "AWS_ROLE_ARN") {
+		t.Fatal("pod created after the outage was not mutated")
+	}
+}

@@ -62,12 +62,21 @@ func Stale(pods []corev1.Pod, e Expectation) []StalePod {
 	return stale
 }
 
-// ResolveOwners fetches what PlanRecycle needs: the Deployment behind each
-// ReplicaSet that owns a stale pod, and whether it is paused.
-func (p Pods) ResolveOwners(ctx context.Context, namespace string, stale []StalePod) (Owners, error) {
-	o := Owners{ReplicaSetDeployment: map[string]string{}, PausedDeployments: map[string]bool{}}
-	for _, s := range stale {
-		owner := metav1.GetControllerOf(s.Pod)
+// ResolveOwners fetches what PlanRecycle needs about the owners of pods: the
+// Deployment behind each ReplicaSet, whether it is paused, and how many live
+// pods each workload has. It costs one GET per distinct ReplicaSet and
+// Deployment.
+func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1.Pod) (Owners, error) {
+	o := Owners{ReplicaSetDeployment: map[string]string{}, PausedDeployments: map[string]bool{}, LivePods: map[Workload]int{}}
+	defer func() {
+		for i := range pods {
+			if w, ok := o.workloadOf(&pods[i]); ok {
+				o.LivePods[w]++
+			}
+		}
+	}()
+	for i := range pods {
+		owner := metav1.GetControllerOf(&pods[i])
 		if owner == nil || owner.Kind != "ReplicaSet" {
 			continue
 		}
@@ -109,7 +118,10 @@ func (p Pods) Plan(ctx context.Context, namespace, sa, selector string, e Expect
 		return nil, RecyclePlan{}, err
 	}
 	stale := Stale(pods, e)
-	owners, err := p.ResolveOwners(ctx, namespace, stale)
+	if len(stale) == 0 {
+		return nil, RecyclePlan{}, nil
+	}
+	owners, err := p.ResolveOwners(ctx, namespace, pods)
 	if err != nil {
 		return nil, RecyclePlan{}, err
 	}

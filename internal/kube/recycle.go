@@ -127,7 +127,7 @@ func (p Pods) replace(ctx context.Context, o RecycleOptions, pod *corev1.Pod) er
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return fmt.Errorf("delete pod %s: %w", pod.Name, err)
 		}
-		if owner := metav1.GetControllerOf(pod); o.Strategy == StrategyRollout && owner != nil && owner.Kind == "ReplicaSet" && o.Wait {
+		if owner := metav1.GetControllerOf(pod); o.Strategy != StrategyDelete && owner != nil && owner.Kind == "ReplicaSet" && o.Wait {
 			return p.waitReplicaSetReady(ctx, o, owner.Name)
 		}
 		return nil

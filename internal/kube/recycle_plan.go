@@ -46,6 +46,9 @@ func (w Workload) String() string { return w.Kind + "/" + w.Name }
 type Owners struct {
 	ReplicaSetDeployment map[string]string // ReplicaSet name -> Deployment name ("" = none)
 	PausedDeployments    map[string]bool
+	// LivePods counts the live pods of each workload that use the
+	// ServiceAccount, stale or not.
+	LivePods map[Workload]int
 }
 
 // RecyclePlan is what a strategy will do with the stale pods.
@@ -124,10 +127,45 @@ func PlanRecycle(stale []StalePod, strategy Strategy, owners Owners) RecyclePlan
 			plan.LeftAlone = append(plan.LeftAlone, LeftAlone{name, fmt.Sprintf("owned by %s %s, which the provider does not know how to restart", owner.Kind, owner.Name)})
 		}
 	}
+	// Only what is stale is touched: a workload with some credentialed pods
+	// gets just its stale pods replaced, one at a time, not a restart.
+	restart := plan.Restart[:0]
+	for _, w := range plan.Restart {
+		if n := owners.LivePods[w]; n > len(plan.RestartPods[w]) {
+			for _, s := range stale {
+				if wl, ok := owners.workloadOf(s.Pod); ok && wl == w && s.Recyclable {
+					plan.Replace = append(plan.Replace, s.Pod)
+				}
+			}
+			delete(plan.RestartPods, w)
+			continue
+		}
+		restart = append(restart, w)
+	}
+	plan.Restart = restart
 	sort.Slice(plan.Restart, func(i, j int) bool { return plan.Restart[i].String() < plan.Restart[j].String() })
 	sort.Slice(plan.Replace, func(i, j int) bool { return plan.Replace[i].Name < plan.Replace[j].Name })
 	sort.Slice(plan.LeftAlone, func(i, j int) bool { return plan.LeftAlone[i].Pod < plan.LeftAlone[j].Pod })
 	return plan
+}
+
+// workloadOf names the Deployment, StatefulSet, DaemonSet or bare
+// ReplicaSet that controls pod.
+func (o Owners) workloadOf(pod *corev1.Pod) (Workload, bool) {
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil {
+		return Workload{}, false
+	}
+	switch owner.Kind {
+	case "ReplicaSet":
+		if dep := o.ReplicaSetDeployment[owner.Name]; dep != "" {
+			return Workload{"Deployment", dep}, true
+		}
+		return Workload{"ReplicaSet", owner.Name}, true
+	case "StatefulSet", "DaemonSet":
+		return Workload{owner.Kind, owner.Name}, true
+	}
+	return Workload{}, false
 }
 
 func (p *RecyclePlan) addRestart(w Workload, pod string, seen map[Workload]bool) {

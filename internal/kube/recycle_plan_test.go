@@ -111,6 +111,18 @@ func TestPlanRecycle(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a partly stale workload gets only its stale pods replaced", func(t *testing.T) {
+		t.Parallel()
+		partial := owners
+		partial.LivePods = map[Workload]int{{"Deployment", "api"}: 3, {"DaemonSet", "agent"}: 1}
+		p := PlanRecycle(mixed, StrategyRollout, partial)
+		if got := names(p.Replace); !reflect.DeepEqual(got, []string{"api-7f9c-a", "api-7f9c-b", "orphan-rs-q"}) {
+			t.Errorf("Replace = %v", got)
+		}
+		if want := []Workload{{"DaemonSet", "agent"}, {"StatefulSet", "db"}}; !reflect.DeepEqual(p.Restart, want) {
+			t.Errorf("Restart = %v, want %v", p.Restart, want)
+		}
+	})
 	t.Run("restart lists the stale pods per workload", func(t *testing.T) {
 		t.Parallel()
 		p := PlanRecycle(mixed, StrategyRollout, owners)

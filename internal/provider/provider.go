@@ -8,10 +8,14 @@ import (
 	"context"
 	"fmt"
 
+	"regexp"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
@@ -38,6 +42,9 @@ type irsaProvider struct {
 
 type providerModel struct {
 	Kubernetes   *kubernetesModel `tfsdk:"kubernetes"`
+	AWS          *awsModel        `tfsdk:"aws"`
+	OIDCIssuer   types.String     `tfsdk:"oidc_issuer"`
+	TrustCheck   types.String     `tfsdk:"trust_check"`
 	FieldManager types.String     `tfsdk:"field_manager"`
 }
 
@@ -54,6 +61,22 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			"configuration when running in a pod).",
 		Attributes: map[string]schema.Attribute{
 			"kubernetes": kubernetesSchema(),
+			"aws":        awsSchema(),
+			"oidc_issuer": schema.StringAttribute{
+				MarkdownDescription: "The cluster's OIDC issuer URL, for example `https://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE`. " +
+					"Default: read once from the API server's `/.well-known/openid-configuration`. Any issuer is accepted, " +
+					"not only EKS's (self-managed clusters).",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^https://\S+$`), "must be an https:// URL")},
+			},
+			"trust_check": schema.StringAttribute{
+				MarkdownDescription: "What to do when IAM says a binding cannot work: the role does not exist, the cluster's " +
+					"OIDC provider does not exist in the role's account (or lacks the audience), or the role's trust policy " +
+					"does not let the ServiceAccount assume it. `error` (default) fails the plan, `warn` warns, `off` makes " +
+					"no IAM call. Missing credentials or an IAM AccessDenied skip the check with a warning.",
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.OneOf(trustCheckModes...)},
+			},
 			"field_manager": schema.StringAttribute{
 				MarkdownDescription: "The server-side apply field manager the provider writes annotations as. " +
 					"Defaults to `" + DefaultFieldManager + "`. Changing it on existing bindings makes them " +
@@ -71,10 +94,15 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		return
 	}
 
-	data := &providerData{fieldManager: DefaultFieldManager}
+	data := &providerData{fieldManager: DefaultFieldManager, trustCheck: trustCheckError, oidcIssuer: cfg.OIDCIssuer.ValueString()}
 	if !cfg.FieldManager.IsNull() && !cfg.FieldManager.IsUnknown() {
 		data.fieldManager = cfg.FieldManager.ValueString()
 	}
+	if !cfg.TrustCheck.IsNull() && !cfg.TrustCheck.IsUnknown() {
+		data.trustCheck = cfg.TrustCheck.ValueString()
+	}
+	data.awsUnknown = cfg.AWS.hasUnknown() || cfg.TrustCheck.IsUnknown() || cfg.OIDCIssuer.IsUnknown()
+	data.awsSettings = cfg.AWS.settings()
 
 	if cfg.Kubernetes.hasUnknown() || cfg.FieldManager.IsUnknown() {
 		// A cluster created in the same apply: nothing can be checked
@@ -106,5 +134,7 @@ func (p *irsaProvider) Resources(_ context.Context) []func() resource.Resource {
 }
 
 func (p *irsaProvider) DataSources(_ context.Context) []func() datasource.DataSource {
-	return nil
+	return []func() datasource.DataSource{
+		NewTrustPolicyDataSource,
+	}
 }

@@ -1,9 +1,15 @@
 package provider
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
@@ -19,6 +25,47 @@ type providerData struct {
 	// on resources not created yet: cluster checks wait for apply.
 	kubeUnknown  bool
 	fieldManager string
+
+	// IAM, built on first use: configurations with trust_check = "off"
+	// and no data source never load AWS settings.
+	trustCheck  string
+	awsSettings awsiam.Settings
+	awsUnknown  bool
+	iamOnce     sync.Once
+	iam         *awsiam.Client
+	iamErr      error
+
+	// The cluster's issuer: configured, or discovered once.
+	oidcIssuer string
+	issuerOnce sync.Once
+	issuerErr  error
+}
+
+// iamClient returns the provider instance's IAM client.
+func (d *providerData) iamClient(ctx context.Context) (*awsiam.Client, error) {
+	d.iamOnce.Do(func() {
+		d.iam, d.iamErr = awsiam.New(ctx, d.awsSettings)
+	})
+	return d.iam, d.iamErr
+}
+
+// issuer returns the cluster's OIDC issuer, discovering it from the API
+// server the first time when the provider does not configure it.
+func (d *providerData) issuer(ctx context.Context) (string, error) {
+	d.issuerOnce.Do(func() {
+		if d.oidcIssuer != "" {
+			return
+		}
+		if d.kube == nil {
+			d.issuerErr = errors.New("no Kubernetes connection to discover it from; set oidc_issuer in the provider")
+			if d.kubeErr != nil {
+				d.issuerErr = fmt.Errorf("%w (%v)", d.issuerErr, d.kubeErr)
+			}
+			return
+		}
+		d.oidcIssuer, d.issuerErr = kube.DiscoverIssuer(ctx, d.kube)
+	})
+	return d.oidcIssuer, d.issuerErr
 }
 
 // serviceAccounts returns the ServiceAccount client, or a diagnostic that

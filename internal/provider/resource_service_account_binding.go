@@ -100,6 +100,7 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 	}
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.ServiceAccountCreated = types.BoolValue(created)
+	plan.OIDCIssuer = r.issuerValue(ctx)
 
 	// The annotation is in place: state is saved whatever recycling does, so
 	// a timeout leaves the stale pods in state for the next plan to show.
@@ -156,7 +157,18 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	}
 	state.StalePods = stalePodsValue(kube.Stale(pods, desired.expectation(annotatedAt(sa, r.data.fieldManager))))
 	state.ID = types.StringValue(ns + "/" + name)
+	state.OIDCIssuer = r.issuerValue(ctx)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// issuerValue is the cluster's issuer for state; null when it cannot be
+// discovered (the trust check says so in a warning).
+func (r *serviceAccountBindingResource) issuerValue(ctx context.Context) types.String {
+	issuer, err := r.data.issuer(ctx)
+	if err != nil {
+		return types.StringNull()
+	}
+	return types.StringValue(issuer)
 }
 
 // refreshFromServiceAccount copies the annotations' real values into state,
@@ -224,6 +236,7 @@ func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource
 	}
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.ServiceAccountCreated = state.ServiceAccountCreated
+	plan.OIDCIssuer = r.issuerValue(ctx)
 
 	stale, diags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
 	plan.StalePods = stalePodsValue(stale)
@@ -303,16 +316,27 @@ func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req res
 // ServiceAccount, annotations another manager owns, and which pods apply
 // will restart or leave alone.
 func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || r.data == nil || r.data.kubeUnknown {
-		return // destroy, no provider data (validate), or a cluster that does not exist yet
+	if req.Plan.Raw.IsNull() || r.data == nil {
+		return // destroy, or no provider data (validate)
 	}
 	var plan serviceAccountBindingModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if plan.Namespace.IsUnknown() || plan.ServiceAccount.IsUnknown() || plan.RoleARN.IsUnknown() ||
-		plan.Audience.IsUnknown() || plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
+	if plan.Namespace.IsUnknown() || plan.ServiceAccount.IsUnknown() || plan.RoleARN.IsUnknown() || plan.Audience.IsUnknown() {
+		// Terraform plans again during apply, with the values known: the
+		// checks run then, before anything changes.
+		return
+	}
+	resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
+	if r.data.kubeUnknown {
+		return // a cluster that does not exist yet
+	}
+	if issuer, err := r.data.issuer(ctx); err == nil {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("oidc_issuer"), issuer)...)
+	}
+	if plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
 		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() || plan.Restart.IsUnknown() {
 		return
 	}

@@ -36,6 +36,7 @@ type serviceAccountBindingModel struct {
 	Restart               types.Object   `tfsdk:"restart"`
 	Timeouts              timeouts.Value `tfsdk:"timeouts"`
 	StalePods             types.List     `tfsdk:"stale_pods"`
+	OIDCIssuer            types.String   `tfsdk:"oidc_issuer"`
 }
 
 // binding is the desired annotations of the model.
@@ -150,6 +151,11 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
 			"stale_pods": stalePodsSchema(),
+			"oidc_issuer": schema.StringAttribute{
+				MarkdownDescription: "The cluster's OIDC issuer the trust check used: the provider's `oidc_issuer`, or the one the API server announces.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
 		},
 	}
 }

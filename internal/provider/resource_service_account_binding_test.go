@@ -331,6 +331,7 @@ func TestAccServiceAccountBinding_unreachableCluster(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config: `
 provider "irsa" {
+  trust_check = "off"
   kubernetes = {
     host     = "https://127.0.0.1:1"
     token    = "x"
@@ -371,6 +372,7 @@ func TestAccServiceAccountBinding_rbacDenied(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config: fmt.Sprintf(`
 provider "irsa" {
+  trust_check = "off"
   kubernetes = {
     host                   = %q
     token                  = %q
@@ -400,6 +402,7 @@ resource "terraform_data" "cluster" {
   input = "https://127.0.0.1:1"
 }
 provider "irsa" {
+  trust_check = "off"
   kubernetes = {
     host  = terraform_data.cluster.output
     token = "x"

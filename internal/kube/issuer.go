@@ -1,0 +1,31 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// DiscoverIssuer reads the cluster's service account issuer from the API
+// server's OpenID discovery document, as `kubectl get --raw
+// /.well-known/openid-configuration` shows it. On EKS it is
+// https://oidc.eks.REGION.amazonaws.com/id/ID.
+func DiscoverIssuer(ctx context.Context, client kubernetes.Interface) (string, error) {
+	raw, err := client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	if err != nil {
+		return "", fmt.Errorf("read /.well-known/openid-configuration: %w", err)
+	}
+	var doc struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return "", fmt.Errorf("decode /.well-known/openid-configuration: %w", err)
+	}
+	if doc.Issuer == "" {
+		return "", errors.New("/.well-known/openid-configuration has no issuer")
+	}
+	return doc.Issuer, nil
+}

@@ -1,0 +1,91 @@
+package provider
+
+import (
+	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
+)
+
+// awsModel is the provider's aws block, used only by the trust check and
+// the trust-policy data source.
+type awsModel struct {
+	Region      types.String     `tfsdk:"region"`
+	Profile     types.String     `tfsdk:"profile"`
+	IAMEndpoint types.String     `tfsdk:"iam_endpoint"`
+	STSEndpoint types.String     `tfsdk:"sts_endpoint"`
+	AssumeRole  *assumeRoleModel `tfsdk:"assume_role"`
+}
+
+type assumeRoleModel struct {
+	RoleARN     types.String `tfsdk:"role_arn"`
+	SessionName types.String `tfsdk:"session_name"`
+	ExternalID  types.String `tfsdk:"external_id"`
+}
+
+// Trust check modes.
+const (
+	trustCheckError = "error"
+	trustCheckWarn  = "warn"
+	trustCheckOff   = "off"
+)
+
+var trustCheckModes = []string{trustCheckError, trustCheckWarn, trustCheckOff}
+
+func awsSchema() schema.SingleNestedAttribute {
+	str := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{MarkdownDescription: desc, Optional: true}
+	}
+	return schema.SingleNestedAttribute{
+		MarkdownDescription: "How to reach IAM for the trust check. Unset settings come from the standard AWS " +
+			"environment variables, config files and credential chain.",
+		Optional: true,
+		Attributes: map[string]schema.Attribute{
+			"region":       str("AWS region (IAM is global; the region picks the partition's endpoint). Else `AWS_REGION`."),
+			"profile":      str("Shared config profile. Else `AWS_PROFILE`."),
+			"iam_endpoint": str("IAM endpoint URL, for example a VPC endpoint. Else `AWS_ENDPOINT_URL_IAM`."),
+			"sts_endpoint": str("STS endpoint URL. Else `AWS_ENDPOINT_URL_STS`."),
+			"assume_role": schema.SingleNestedAttribute{
+				MarkdownDescription: "A role to assume for the IAM calls.",
+				Optional:            true,
+				Attributes: map[string]schema.Attribute{
+					"role_arn":     schema.StringAttribute{MarkdownDescription: "ARN of the role to assume.", Required: true},
+					"session_name": str("Session name."),
+					"external_id":  str("External ID the role's trust policy requires."),
+				},
+			},
+		},
+	}
+}
+
+func (m *awsModel) settings() awsiam.Settings {
+	if m == nil {
+		return awsiam.Settings{}
+	}
+	s := awsiam.Settings{
+		Region:      m.Region.ValueString(),
+		Profile:     m.Profile.ValueString(),
+		IAMEndpoint: m.IAMEndpoint.ValueString(),
+		STSEndpoint: m.STSEndpoint.ValueString(),
+	}
+	if m.AssumeRole != nil {
+		s.AssumeRole = &awsiam.AssumeRole{
+			RoleARN:     m.AssumeRole.RoleARN.ValueString(),
+			SessionName: m.AssumeRole.SessionName.ValueString(),
+			ExternalID:  m.AssumeRole.ExternalID.ValueString(),
+		}
+	}
+	return s
+}
+
+func (m *awsModel) hasUnknown() bool {
+	if m == nil {
+		return false
+	}
+	for _, v := range []types.String{m.Region, m.Profile, m.IAMEndpoint, m.STSEndpoint} {
+		if v.IsUnknown() {
+			return true
+		}
+	}
+	return m.AssumeRole != nil && (m.AssumeRole.RoleARN.IsUnknown() || m.AssumeRole.SessionName.IsUnknown() || m.AssumeRole.ExternalID.IsUnknown())
+}

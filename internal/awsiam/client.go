@@ -148,7 +148,7 @@ func (c *Client) CheckCredentials(ctx context.Context) error {
 			return
 		}
 		if _, err := c.cfg.Credentials.Retrieve(ctx); err != nil {
-			c.creds.err = fmt.Errorf("%w: %v", ErrNoCredentials, err)
+			c.creds.err = fmt.Errorf("%w: %w", ErrNoCredentials, err)
 		}
 	})
 	return c.creds.err

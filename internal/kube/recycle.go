@@ -156,7 +156,7 @@ func (p Pods) evict(ctx context.Context, o RecycleOptions, pod *corev1.Pod) erro
 	}
 	if apierrors.IsTooManyRequests(lastErr) {
 		budgets := p.budgetsFor(context.WithoutCancel(ctx), pod)
-		return fmt.Errorf("evict pod %s: %w %s until the timeout: %v", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
+		return fmt.Errorf("evict pod %s: %w %s until the timeout: %w", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
 	}
 	if lastErr != nil {
 		return fmt.Errorf("evict pod %s: %w", pod.Name, lastErr)

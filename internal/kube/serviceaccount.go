@@ -183,7 +183,7 @@ func AnnotationOwners(sa *corev1.ServiceAccount, exclude string) map[string][]st
 				Annotations map[string]json.RawMessage `json:"f:annotations"`
 			} `json:"f:metadata"`
 		}
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
 			continue
 		}
 		for key := range fields.Metadata.Annotations {

@@ -59,7 +59,7 @@ func (d *providerData) issuer(ctx context.Context) (string, error) {
 		if d.kube == nil {
 			d.issuerErr = errors.New("no Kubernetes connection to discover it from; set oidc_issuer in the provider")
 			if d.kubeErr != nil {
-				d.issuerErr = fmt.Errorf("%w (%v)", d.issuerErr, d.kubeErr)
+				d.issuerErr = fmt.Errorf("%w (%w)", d.issuerErr, d.kubeErr)
 			}
 			return
 		}

@@ -70,7 +70,10 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			"The webhook only mutates pods when they are created, so after annotating, the binding recycles the pods " +
 			"that run without the role's credentials (see `restart`) and waits until their replacements carry them.\n\n" +
 			"Refresh reports a changed or removed annotation, and pods still running without the credentials " +
-			"(`stale_pods`), as drift. Destroy removes only the annotations this binding set.",
+			"(`stale_pods`), as drift. Destroy removes only the annotations this binding set.\n\n" +
+			"When recycling fails during create (a timeout, an eviction a PodDisruptionBudget blocks), the annotation " +
+			"stays, the error names the pods and workloads not done, and Terraform marks the binding tainted: the next " +
+			"apply replaces it, which applies the annotation again and recycles what is still stale.",
 		Attributes: map[string]schema.Attribute{
 			// Required.
 			"namespace": schema.StringAttribute{
@@ -130,8 +133,8 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			},
 			"force_conflicts": schema.BoolAttribute{
 				MarkdownDescription: "Take the annotations over when another field manager (Helm, eksctl, " +
-					"`kubectl annotate`) owns them with a different value. Default `false`: such a conflict fails the " +
-					"plan or apply, naming the other manager, and changes nothing.",
+					"`kubectl annotate`) owns them with a different value. Default `false`: such a conflict is a warning " +
+					"in plan and fails the apply, naming the other manager, and changes nothing.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),

@@ -227,7 +227,7 @@ func TestAccServiceAccountBinding_createServiceAccount(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
 			if _, err := c.getSA("made-by-terraform"); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("the ServiceAccount the binding created must be deleted on destroy, got %v", err)
+				return fmt.Errorf("the ServiceAccount the binding created must be deleted on destroy, got %w", err)
 			}
 			return nil
 		},

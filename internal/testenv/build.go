@@ -170,12 +170,20 @@ func EnsureBinaries(ctx context.Context, root, stateDir string, log io.Writer) (
 			return Binaries{}, fmt.Errorf("build pod-identity-webhook: %w", err)
 		}
 	}
+	if b.Provider, err = BuildProvider(ctx, root, stateDir, log); err != nil {
+		return Binaries{}, err
+	}
+	return b, nil
+}
+
+// BuildProvider builds the provider from the checkout into the state
+// directory, where the environment's dev_overrides point terraform.
+func BuildProvider(ctx context.Context, root, stateDir string, log io.Writer) (string, error) {
 	providerDir := filepath.Join(stateDir, "provider")
 	if err := goBuild(ctx, root, providerDir, "", log, "."); err != nil {
-		return Binaries{}, fmt.Errorf("build the provider: %w", err)
+		return "", fmt.Errorf("build the provider: %w", err)
 	}
-	b.Provider = filepath.Join(providerDir, "terraform-provider-irsa")
-	return b, nil
+	return filepath.Join(providerDir, "terraform-provider-irsa"), nil
 }
 
 func ensureComponent(ctx context.Context, root, cache string, c component, log io.Writer) (string, error) {

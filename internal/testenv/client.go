@@ -54,9 +54,12 @@ func Clientset() (kubernetes.Interface, error) {
 
 func webhookClient() (*http.Client, string, error) {
 	url := os.Getenv("IRSA_TESTENV_WEBHOOK_URL")
+	if url == "" {
+		return nil, "", errors.New("IRSA_TESTENV_WEBHOOK_URL is not set: run against `make testenv-up` or from testenv.Main")
+	}
 	ca, err := os.ReadFile(os.Getenv("IRSA_TESTENV_CA_CERT"))
-	if url == "" || err != nil {
-		return nil, "", fmt.Errorf("IRSA_TESTENV_WEBHOOK_URL/IRSA_TESTENV_CA_CERT not usable: %v", err)
+	if err != nil {
+		return nil, "", fmt.Errorf("read IRSA_TESTENV_CA_CERT: %w", err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)

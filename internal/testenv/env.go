@@ -114,6 +114,10 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 	}
 	if e, err := Load(ctx, stateDir); err == nil {
 		fmt.Fprintf(opts.Log, "reusing the environment in %s (started %s)\n", stateDir, e.Started.Format(time.RFC3339))
+		// The checkout may have changed since: terraform must run this code.
+		if _, err := BuildProvider(ctx, opts.Root, stateDir, opts.Log); err != nil {
+			return nil, err
+		}
 		return e, nil
 	} else if e != nil {
 		fmt.Fprintf(opts.Log, "replacing a broken environment: %v\n", err)

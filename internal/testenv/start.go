@@ -264,7 +264,7 @@ func pollHTTP(ctx context.Context, what string, hc *http.Client, url string, pro
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		resp, err := hc.Do(req)
 		if err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // not up yet: keep polling until the deadline
 		}
 		_ = resp.Body.Close()
 		return resp.StatusCode < 500, nil
@@ -346,7 +346,7 @@ func createFakeNode(ctx context.Context, client kubernetes.Interface, procs []*P
 	return pollAlive(ctx, "the kwok node to become Ready", procs, func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, FakeNodeName, metav1.GetOptions{})
 		if err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // kwok has not registered it yet: keep polling
 		}
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {

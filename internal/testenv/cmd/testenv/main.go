@@ -3,6 +3,8 @@
 //	testenv up      build what is missing, start (or reuse) the environment, write .testenv/env.sh
 //	testenv down    stop every process by PID and remove .testenv
 //	testenv status  report whether the environment in .testenv is running
+//	testenv create-role -name NAME -service-account NS/SA
+//	                create an IAM role (in moto) whose trust policy allows NS/SA
 //	testenv kubectl print the path of a kubectl (building the pinned one if none is on PATH)
 package main
 
@@ -13,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,24 +25,45 @@ import (
 func main() {
 	stateDir := flag.String("state", ".testenv", "state directory of the environment")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kubectl\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kubectl|create-role -name NAME -service-account NS/SA\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 {
+	if flag.NArg() < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, flag.Arg(0), *stateDir); err != nil {
+	if err := run(ctx, flag.Arg(0), *stateDir, flag.Args()[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cmd, stateDir string) error {
+func run(ctx context.Context, cmd, stateDir string, args []string) error {
 	switch cmd {
+	case "create-role":
+		fs := flag.NewFlagSet("create-role", flag.ContinueOnError)
+		name := fs.String("name", "", "role name")
+		sa := fs.String("service-account", "", "NAMESPACE/NAME the trust policy allows")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		ns, saName, ok := strings.Cut(*sa, "/")
+		if *name == "" || !ok {
+			return fmt.Errorf("usage: testenv create-role -name NAME -service-account NAMESPACE/NAME")
+		}
+		e, err := testenv.Load(ctx, stateDir)
+		if err != nil {
+			return fmt.Errorf("the environment is not running (make testenv-up): %w", err)
+		}
+		arn, err := e.CreateRole(ctx, *name, ns, saName)
+		if err != nil {
+			return err
+		}
+		fmt.Println(arn)
+		return nil
 	case "up":
 		began := time.Now()
 		e, err := testenv.Up(ctx, testenv.Options{StateDir: stateDir, Log: os.Stderr})
@@ -72,7 +96,7 @@ func run(ctx context.Context, cmd, stateDir string) error {
 		fmt.Printf("running since %s, %d processes, API server %s\n", e.Started.Format(time.RFC3339), len(e.Processes), e.APIServer)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, down, status or kubectl)", cmd)
+		return fmt.Errorf("unknown command %q (want up, down, status, kubectl or create-role)", cmd)
 	}
 }
 

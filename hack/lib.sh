@@ -21,3 +21,9 @@ terraform_cli() {
     echo "$(tofu_dir)/tofu"
   fi
 }
+
+# A CLI configuration variable naming a file that does not exist only makes
+# terraform warn on every command; fall back to terraform's default.
+if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -f "$TF_CLI_CONFIG_FILE" ]; then
+  unset TF_CLI_CONFIG_FILE
+fi

@@ -1,6 +1,5 @@
 // Package tools runs code generation for the provider (go generate).
 package tools
 
-// Format the examples and regenerate docs/ from the provider schema.
-//go:generate terraform fmt -recursive ../examples/
+// Regenerate docs/ from the provider schema, templates/ and examples/.
 //go:generate go tool -modfile=go.mod tfplugindocs generate --provider-dir .. --provider-name irsa

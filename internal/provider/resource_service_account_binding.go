@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	corev1 "k8s.io/api/core/v1"
@@ -92,27 +94,41 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 		return
 	}
 
-	tflog.Info(ctx, "annotating ServiceAccount", map[string]any{"namespace": ns, "name": name, "role_arn": plan.RoleARN.ValueString(), "create": created})
+	plan.ServiceAccountCreated = types.BoolValue(created)
+	resp.Diagnostics.Append(r.annotate(ctx, sas, plan, &resp.State)...)
+}
+
+// annotate applies the plan's annotations, recycles the pods, and saves
+// state. Once the annotation is in place, state is saved whatever recycling
+// does, so a timeout leaves the stale pods in state for the next plan.
+func (r *serviceAccountBindingResource) annotate(ctx context.Context, sas kube.ServiceAccounts, plan serviceAccountBindingModel, state *tfsdk.State) diag.Diagnostics {
+	var diags diag.Diagnostics
+	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
+	tflog.Info(ctx, "annotating ServiceAccount", map[string]any{"namespace": ns, "name": name, "role_arn": plan.RoleARN.ValueString()})
 	sa, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false)
 	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
-		return
+		diags.Append(kubeAPIError(ctx, "Annotate Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
+		return diags
 	}
 	plan.ID = types.StringValue(ns + "/" + name)
-	plan.ServiceAccountCreated = types.BoolValue(created)
 	plan.OIDCIssuer = r.issuerValue(ctx)
-
-	// The annotation is in place: state is saved whatever recycling does, so
-	// a timeout leaves the stale pods in state for the next plan to show.
-	stale, diags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
+	stale, recycleDiags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
 	plan.StalePods = stalePodsValue(stale)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	resp.Diagnostics.Append(diags...)
+	diags.Append(state.Set(ctx, &plan)...)
+	return append(diags, recycleDiags...)
 }
 
 func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state serviceAccountBindingModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if r.data.kubeUnknown {
+		// The cluster's connection depends on something not applied yet:
+		// keep what state says until apply can look.
+		return
+	}
 	sas, diags := r.data.serviceAccounts()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -227,21 +243,8 @@ func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
-	tflog.Info(ctx, "updating ServiceAccount annotations", map[string]any{"namespace": ns, "name": name, "role_arn": plan.RoleARN.ValueString()})
-	sa, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false)
-	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "Annotate Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
-		return
-	}
-	plan.ID = types.StringValue(ns + "/" + name)
 	plan.ServiceAccountCreated = state.ServiceAccountCreated
-	plan.OIDCIssuer = r.issuerValue(ctx)
-
-	stale, diags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
-	plan.StalePods = stalePodsValue(stale)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	resp.Diagnostics.Append(diags...)
+	resp.Diagnostics.Append(r.annotate(ctx, sas, plan, &resp.State)...)
 }
 
 func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

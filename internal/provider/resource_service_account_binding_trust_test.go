@@ -239,3 +239,41 @@ resource "irsa_service_account_binding" "worker" {
 		},
 	})
 }
+
+// A role ARN unknown during plan (created in the same apply) is checked when
+// Terraform plans again during apply, before the annotation is written.
+func TestAccServiceAccountBinding_trustCheckedAtApplyWhenRoleUnknownAtPlan(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	wrongSubject := trustedRole(t, trust.Subject(c.ns, "someone-else"))
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			sa, err := c.getSA("api")
+			if err != nil {
+				return err
+			}
+			if v, ok := sa.Annotations["eks.amazonaws.com/role-arn"]; ok {
+				return fmt.Errorf("the failed check still annotated the ServiceAccount with %s", v)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "irsa" {}
+
+resource "terraform_data" "role" {
+  input = %q
+}
+
+resource "irsa_service_account_binding" "test" {
+  namespace       = %q
+  service_account = "api"
+  role_arn        = terraform_data.role.output
+}
+`, wrongSubject, c.ns),
+			ExpectError: regexp.MustCompile(`Trust Policy Does Not Allow the Service Account`),
+		}},
+	})
+}

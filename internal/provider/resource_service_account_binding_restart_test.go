@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
@@ -382,4 +384,105 @@ func names(pods map[string]corev1.Pod) []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// pod_selector narrows what the binding looks at and recycles.
+func TestAccServiceAccountBinding_restartPodSelector(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	c.createDeployment("api", "api", 2)
+	c.createDeployment("cron", "api", 1)
+	before := map[string]map[string]corev1.Pod{"api": c.waitPods("api", 2), "cron": c.waitPods("cron", 1)}
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: bindingConfig(c.ns, "api", testRoleA, `
+  restart = {
+    pod_selector = "app=api"
+  }`),
+			Check: resource.ComposeAggregateTestCheckFunc(
+				c.checkReplaced("api", before["api"], 2, testRoleA),
+				c.checkUntouched("cron", before["cron"]),
+				// Outside the selector: not the binding's concern.
+				checkStalePods(),
+			),
+		}},
+	})
+}
+
+// on_destroy recycles the pods after the annotation is gone, so none keeps
+// the role.
+func TestAccServiceAccountBinding_restartOnDestroy(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	c.createDeployment("api", "api", 2)
+	c.waitPods("api", 2)
+	var bound map[string]corev1.Pod
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			now := c.pods("api")
+			if len(now) != 2 {
+				return fmt.Errorf("%d pods after destroy, want 2", len(now))
+			}
+			for name, p := range now {
+				if _, old := bound[name]; old {
+					return fmt.Errorf("pod %s with the role was not recycled on destroy", name)
+				}
+				if v := kube.Inspect(&p, kube.Expectation{}); !v.Credentialed {
+					return fmt.Errorf("pod %s after destroy: %s", name, v.Reason)
+				}
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: bindingConfig(c.ns, "api", testRoleA, `
+  restart = {
+    on_destroy = true
+  }`),
+			Check: func(*terraform.State) error {
+				bound = c.pods("api")
+				return nil
+			},
+		}},
+	})
+}
+
+// wait = false returns once the restart is requested.
+func TestAccServiceAccountBinding_restartWithoutWait(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	c.createDeployment("api", "api", 2)
+	before := c.waitPods("api", 2)
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: bindingConfig(c.ns, "api", testRoleA, `
+  restart = {
+    wait = false
+  }`),
+			Check: func(*terraform.State) error {
+				// The rollout was requested; kwok then completes it.
+				d, err := c.client.AppsV1().Deployments(c.ns).Get(context.Background(), "api", metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] == "" {
+					return fmt.Errorf("no restart was requested")
+				}
+				var last error
+				err = wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+					last = c.checkReplaced("api", before, 2, testRoleA)(nil)
+					return last == nil, nil
+				})
+				if err != nil {
+					return fmt.Errorf("the rollout did not complete: %w", last)
+				}
+				return nil
+			},
+		}},
+	})
 }

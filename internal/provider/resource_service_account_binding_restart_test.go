@@ -11,10 +11,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
@@ -483,6 +485,43 @@ func TestAccServiceAccountBinding_restartWithoutWait(t *testing.T) {
 				}
 				return nil
 			},
+		}},
+	})
+}
+
+// A rollout that cannot finish (its pods can never be scheduled) ends at the
+// timeout with an error naming the workload and why.
+func TestAccServiceAccountBinding_rolloutTimeoutNamesTheWorkload(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	d := podTemplate("stuck", "api")
+	d.Spec.NodeSelector = map[string]string{"no-such-node": "true"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "stuck", Namespace: c.ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](1),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "stuck"}},
+			Template: d,
+		},
+	}
+	if _, err := c.client.AppsV1().Deployments(c.ns).Create(t.Context(), dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		return len(c.pods("stuck")) == 1, nil
+	})
+	if err != nil {
+		t.Fatal("the Deployment's pod was never created")
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: bindingConfig(c.ns, "api", testRoleA, `
+  timeouts = {
+    create = "6s"
+  }`),
+			ExpectError: regexp.MustCompile(`(?s)Not Done Before the Timeout.*Deployment/stuck`),
 		}},
 	})
 }

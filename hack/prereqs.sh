@@ -29,9 +29,9 @@ if ! command -v moto_server >/dev/null 2>&1; then
   exit 1
 fi
 
-# Go modules of the provider and the tools, so later steps never stall on a download.
+# The provider's Go modules, so later steps never stall on a download. (The
+# tools module downloads only what the tool being run needs, when it runs.)
 go mod download
-(cd tools && go mod download)
 
 # terraform ships with the machine image. When it is missing, build OpenTofu.
 cli=$(terraform_cli)

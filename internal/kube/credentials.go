@@ -164,6 +164,10 @@ func tokenAudience(pod *corev1.Pod) string {
 	return ""
 }
 
+// skipContainers reads the annotation as the webhook does. The local
+// environment's webhook (internal/testenv/podidentity) parses it on its own on
+// purpose: the tests compare two readings of upstream's behaviour, and a
+// shared bug would make them agree.
 func skipContainers(pod *corev1.Pod) map[string]bool {
 	raw, ok := pod.Annotations[SkipContainersAnnotation]
 	if !ok {

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -121,6 +122,20 @@ func TestPlanRecycle(t *testing.T) {
 		}
 		if want := []Workload{{"DaemonSet", "agent"}, {"StatefulSet", "db"}}; !reflect.DeepEqual(p.Restart, want) {
 			t.Errorf("Restart = %v, want %v", p.Restart, want)
+		}
+	})
+	t.Run("summary names what is restarted, replaced and left alone", func(t *testing.T) {
+		t.Parallel()
+		got := PlanRecycle(mixed, StrategyRollout, owners).Summary()
+		for _, want := range []string{
+			"restart Deployment/api (stale pods: api-7f9c-a, api-7f9c-b)",
+			"restart DaemonSet/agent", "replace pod orphan-rs-q",
+			"leave pod bare alone: bare pod", "leave pod batch-k alone: pod of Job batch",
+			"leave pod frozen-6d-z alone: Deployment frozen is paused",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("summary lacks %q:\n%s", want, got)
+			}
 		}
 	})
 	t.Run("restart lists the stale pods per workload", func(t *testing.T) {

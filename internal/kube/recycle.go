@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -134,12 +135,17 @@ func (p Pods) replace(ctx context.Context, o RecycleOptions, pod *corev1.Pod) er
 	}
 }
 
+// evictionBackoff paces retries of an eviction a budget blocks: from 1 s,
+// doubling up to kubectl drain's 5 s, until the context ends.
+var evictionBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Cap: 5 * time.Second, Steps: math.MaxInt32}
+
 // evict posts an Eviction, which respects PodDisruptionBudgets. 429 means a
-// budget blocks it now: retry, as kubectl drain does, until the timeout.
+// budget blocks it now: retry with backoff, as kubectl drain does, until the
+// timeout.
 func (p Pods) evict(ctx context.Context, o RecycleOptions, pod *corev1.Pod) error {
 	eviction := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: o.Namespace}}
 	var lastErr error
-	err := wait.PollUntilContextCancel(ctx, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+	err := wait.ExponentialBackoffWithContext(ctx, evictionBackoff, func(ctx context.Context) (bool, error) {
 		lastErr = p.Client.PolicyV1().Evictions(o.Namespace).Evict(ctx, eviction)
 		switch {
 		case lastErr == nil || apierrors.IsNotFound(lastErr):

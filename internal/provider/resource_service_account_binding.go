@@ -164,14 +164,18 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	if importing {
 		desired = state
 	}
-	settings, diags := state.restart(ctx)
-	resp.Diagnostics.Append(diags...)
-	pods, err := kube.Pods{Client: r.data.kube}.ForServiceAccount(ctx, ns, name, settings.selector)
-	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
-		return
+	// With the role annotation gone, state no longer says which role pods
+	// should have: stale_pods keeps its last value until apply sets it again.
+	if !desired.RoleARN.IsNull() {
+		settings, diags := state.restart(ctx)
+		resp.Diagnostics.Append(diags...)
+		pods, err := kube.Pods{Client: r.data.kube}.ForServiceAccount(ctx, ns, name, settings.selector)
+		if err != nil {
+			resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
+			return
+		}
+		state.StalePods = stalePodsValue(kube.Stale(pods, desired.expectation(annotatedAt(sa, r.data.fieldManager))))
 	}
-	state.StalePods = stalePodsValue(kube.Stale(pods, desired.expectation(annotatedAt(sa, r.data.fieldManager))))
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)

@@ -429,3 +429,35 @@ func clientConfigHost() (string, error) {
 	}
 	return cfg.Host, nil
 }
+
+func TestAccServiceAccountBinding_roleAnnotationRemovedOutOfBand(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	config := bindingConfig(c.ns, "api", testRoleA, "")
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				// Helm re-creates the ServiceAccount without the annotation.
+				PreConfig: func() {
+					sa, err := c.getSA("api")
+					if err != nil {
+						t.Fatal(err)
+					}
+					delete(sa.Annotations, kube.RoleARNAnnotation)
+					if _, err := c.client.CoreV1().ServiceAccounts(c.ns).Update(context.Background(), sa, metav1.UpdateOptions{FieldManager: "helm"}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(resourceAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("role_arn"), knownvalue.StringExact(testRoleA)),
+				}},
+				Check: c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+			},
+		},
+	})
+}

@@ -72,8 +72,8 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			"trust_check": schema.StringAttribute{
 				MarkdownDescription: "What to do when IAM says a binding cannot work: the role does not exist, the cluster's " +
 					"OIDC provider does not exist in the role's account (or lacks the audience), or the role's trust policy " +
-					"does not let the ServiceAccount assume it. `error` (default) fails the plan, `warn` warns, `off` makes " +
-					"no IAM call. Missing credentials or an IAM AccessDenied skip the check with a warning.",
+					"does not let the ServiceAccount assume it. Missing credentials or an IAM AccessDenied skip the check " +
+					"with a warning." + trustCheckModesDescription(),
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(trustCheckModes...)},
 			},

@@ -1,6 +1,9 @@
 package provider
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -31,6 +34,22 @@ const (
 )
 
 var trustCheckModes = []string{trustCheckError, trustCheckWarn, trustCheckOff}
+
+var trustCheckModeDescriptions = map[string]string{
+	trustCheckError: "fail the plan (the default)",
+	trustCheckWarn:  "warn, and plan anyway",
+	trustCheckOff:   "make no IAM call",
+}
+
+// trustCheckModesDescription documents the modes from the slice the
+// validator accepts.
+func trustCheckModesDescription() string {
+	var b strings.Builder
+	for _, m := range trustCheckModes {
+		fmt.Fprintf(&b, "\n  - `%s`: %s.", m, trustCheckModeDescriptions[m])
+	}
+	return b.String()
+}
 
 func awsSchema() schema.SingleNestedAttribute {
 	str := func(desc string) schema.StringAttribute {

@@ -76,6 +76,24 @@ type lookup[T any] struct {
 	err  error
 }
 
+// get runs fetch once and returns its answer ever after.
+func (l *lookup[T]) get(fetch func() (T, error)) (T, error) {
+	l.once.Do(func() { l.val, l.err = fetch() })
+	return l.val, l.err
+}
+
+// lookupIn returns the lookup for key in m, adding it when missing.
+func lookupIn[T any](mu *sync.Mutex, m map[string]*lookup[T], key string) *lookup[T] {
+	mu.Lock()
+	defer mu.Unlock()
+	l, ok := m[key]
+	if !ok {
+		l = &lookup[T]{}
+		m[key] = l
+	}
+	return l
+}
+
 // New builds the client from settings. It does not call AWS.
 func New(ctx context.Context, s Settings) (*Client, error) {
 	var opts []func(*config.LoadOptions) error
@@ -156,23 +174,14 @@ func (c *Client) CheckCredentials(ctx context.Context) error {
 
 // Role returns the role named name, or an error that IsNotFound recognises.
 func (c *Client) Role(ctx context.Context, name string) (*types.Role, error) {
-	c.mu.Lock()
-	l, ok := c.roles[name]
-	if !ok {
-		l = &lookup[*types.Role]{}
-		c.roles[name] = l
-	}
-	c.mu.Unlock()
-	l.once.Do(func() {
+	return lookupIn(&c.mu, c.roles, name).get(func() (*types.Role, error) {
 		c.Calls.inc()
 		out, err := c.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if err != nil {
-			l.err = err
-			return
+			return nil, err
 		}
-		l.val = out.Role
+		return out.Role, nil
 	})
-	return l.val, l.err
 }
 
 // TrustPolicy returns the role's trust policy, URL-decoded.
@@ -185,18 +194,10 @@ func TrustPolicy(r *types.Role) (string, error) {
 
 // OIDCProvider returns the OIDC provider with arn.
 func (c *Client) OIDCProvider(ctx context.Context, arn string) (*iam.GetOpenIDConnectProviderOutput, error) {
-	c.mu.Lock()
-	l, ok := c.providers[arn]
-	if !ok {
-		l = &lookup[*iam.GetOpenIDConnectProviderOutput]{}
-		c.providers[arn] = l
-	}
-	c.mu.Unlock()
-	l.once.Do(func() {
+	return lookupIn(&c.mu, c.providers, arn).get(func() (*iam.GetOpenIDConnectProviderOutput, error) {
 		c.Calls.inc()
-		l.val, l.err = c.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+		return c.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
 	})
-	return l.val, l.err
 }
 
 type callerIdentity struct{ account, partition string }

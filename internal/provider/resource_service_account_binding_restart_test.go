@@ -525,3 +525,41 @@ func TestAccServiceAccountBinding_rolloutTimeoutNamesTheWorkload(t *testing.T) {
 		}},
 	})
 }
+
+// A custom audience reaches the pods' token volume, and pods with the old
+// audience are recycled when it changes.
+func TestAccServiceAccountBinding_audienceChangeRecycles(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	c.createDeployment("api", "api", 2)
+	before := c.waitPods("api", 2)
+	var first map[string]corev1.Pod
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: bindingConfig(c.ns, "api", testRoleA, ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					c.checkReplaced("api", before, 2, testRoleA),
+					func(*terraform.State) error { first = c.pods("api"); return nil },
+				),
+			},
+			{
+				Config: bindingConfig(c.ns, "api", testRoleA, `  audience = "custom.example.com"`),
+				Check: func(*terraform.State) error {
+					now := c.pods("api")
+					for name, p := range now {
+						if _, old := first[name]; old {
+							return fmt.Errorf("pod %s with the old audience was not recycled", name)
+						}
+						if v := kube.Inspect(&p, kube.Expectation{RoleARN: testRoleA, Audience: "custom.example.com"}); !v.Credentialed {
+							return fmt.Errorf("pod %s: %s", name, v.Reason)
+						}
+					}
+					return nil
+				},
+			},
+		},
+	})
+}

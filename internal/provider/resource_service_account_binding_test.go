@@ -461,3 +461,34 @@ func TestAccServiceAccountBinding_roleAnnotationRemovedOutOfBand(t *testing.T) {
 		},
 	})
 }
+
+func TestAccServiceAccountBinding_fieldManager(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "irsa" {
+  trust_check   = "off"
+  field_manager = "platform-team"
+}
+resource "irsa_service_account_binding" "test" {
+  namespace       = %q
+  service_account = "api"
+  role_arn        = %q
+}`, c.ns, testRoleA),
+			Check: func(*terraform.State) error {
+				sa, err := c.getSA("api")
+				if err != nil {
+					return err
+				}
+				if owners := kube.AnnotationOwners(sa, "")[kube.RoleARNAnnotation]; !slices.Equal(owners, []string{"platform-team"}) {
+					return fmt.Errorf("role-arn owners = %v, want [platform-team]", owners)
+				}
+				return nil
+			},
+		}},
+	})
+}

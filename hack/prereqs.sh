@@ -24,8 +24,9 @@ if ! command -v go >/dev/null 2>&1; then
   exit 1
 fi
 
-if ! command -v moto_server >/dev/null 2>&1; then
-  echo "prereqs: moto_server (python package moto[server]) is not on PATH; the IAM emulator cannot start" >&2
+if ! command -v moto_server >/dev/null 2>&1 && ! ls "$HOME"/.pyenv/versions/*/bin/moto_server >/dev/null 2>&1 \
+  && ! python3 -c 'import moto.server' >/dev/null 2>&1; then
+  echo "prereqs: moto (python package moto[server]) is not installed; the IAM emulator cannot start" >&2
   exit 1
 fi
 

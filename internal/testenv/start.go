@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,11 +75,11 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	step := func(what string) { fmt.Fprintf(log, "  %-28s %5.1fs\n", what, time.Since(began).Seconds()) }
 
 	// moto takes a few seconds to import; start it first and wait for it last.
-	motoBin, err := exec.LookPath("moto_server")
+	motoCmd, err := findMoto()
 	if err != nil {
-		return fmt.Errorf("moto_server is not on PATH (it ships with the machine image as the python package moto[server]): %w", err)
+		return err
 	}
-	if err := run("moto", motoBin, []string{"-H", "127.0.0.1", "-p", strconv.Itoa(motoPort)}); err != nil {
+	if err := run("moto", motoCmd[0], append(motoCmd[1:], "-H", "127.0.0.1", "-p", strconv.Itoa(motoPort))); err != nil {
 		return err
 	}
 
@@ -225,6 +226,26 @@ func (e *Env) startWebhook(ctx context.Context, bins Binaries, certs *pki, port,
 	pool.AppendCertsFromPEM(certs.caPEM)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	return pollHTTP(ctx, "pod-identity-webhook", hc, e.WebhookURL+"/healthz", e.Processes)
+}
+
+// findMoto returns the command that starts moto's server: moto_server on
+// PATH, else the pyenv installation the machine image ships, else a python3
+// that can import it.
+func findMoto() ([]string, error) {
+	if path, err := exec.LookPath("moto_server"); err == nil {
+		return []string{path}, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if matches, _ := filepath.Glob(filepath.Join(home, ".pyenv", "versions", "*", "bin", "moto_server")); len(matches) > 0 {
+			return []string{matches[len(matches)-1]}, nil
+		}
+	}
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(py, "-c", "import moto.server").Run() == nil {
+			return []string{py, "-m", "moto.server"}, nil
+		}
+	}
+	return nil, errors.New("moto_server is not on PATH and no python3 can import moto.server; install the python package moto[server] (it ships with the machine image)")
 }
 
 func envOr(key, def string) string {

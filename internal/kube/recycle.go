@@ -145,14 +145,19 @@ var evictionBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1
 func (p Pods) evict(ctx context.Context, o RecycleOptions, pod *corev1.Pod) error {
 	eviction := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: o.Namespace}}
 	var lastErr error
+	blocked := false
 	err := wait.ExponentialBackoffWithContext(ctx, evictionBackoff, func(ctx context.Context) (bool, error) {
 		lastErr = p.Client.PolicyV1().Evictions(o.Namespace).Evict(ctx, eviction)
 		switch {
 		case lastErr == nil || apierrors.IsNotFound(lastErr):
 			return true, nil
 		case apierrors.IsTooManyRequests(lastErr):
+			blocked = true
 			o.Logf("eviction of pod %s blocked by a PodDisruptionBudget; retrying", pod.Name)
 			return false, nil
+		case blocked && ctx.Err() != nil:
+			// The timeout cut the last try short: the budget is still why.
+			return false, ctx.Err()
 		default:
 			return false, lastErr
 		}
@@ -160,7 +165,7 @@ func (p Pods) evict(ctx context.Context, o RecycleOptions, pod *corev1.Pod) erro
 	if err == nil {
 		return nil
 	}
-	if apierrors.IsTooManyRequests(lastErr) {
+	if blocked && (apierrors.IsTooManyRequests(lastErr) || ctx.Err() != nil) {
 		budgets := p.budgetsFor(context.WithoutCancel(ctx), pod)
 		return fmt.Errorf("evict pod %s: %w %s until the timeout: %w", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
 	}

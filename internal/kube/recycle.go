@@ -225,7 +225,7 @@ func (p Pods) waitCredentialed(ctx context.Context, o RecycleOptions, plan Recyc
 		leftAlone[l.Pod] = true
 	}
 	retries := 0
-	var pending []string
+	var pending, lastPending []string
 	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
 		pending = pending[:0]
 		for _, w := range plan.Restart {
@@ -280,10 +280,16 @@ func (p Pods) waitCredentialed(ctx context.Context, o RecycleOptions, plan Recyc
 		if len(pending) > 0 {
 			o.Logf("waiting: %s", strings.Join(pending, "; "))
 		}
+		lastPending = append(lastPending[:0], pending...)
 		return len(pending) == 0, nil
 	})
 	if err != nil {
-		return &NotDoneError{Pending: append([]string(nil), pending...), Err: err}
+		// The last complete look says what is not done; a look the
+		// timeout cut short may have seen only part of it.
+		if len(lastPending) == 0 {
+			lastPending = pending
+		}
+		return &NotDoneError{Pending: append([]string(nil), lastPending...), Err: err}
 	}
 	return nil
 }

@@ -166,7 +166,9 @@ func (e *Env) Down() error {
 func DownDir(stateDir string) error {
 	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return os.RemoveAll(stateDir)
+		// Nothing recorded, nothing to stop; and a directory without a
+		// state file is not ours to delete.
+		return nil
 	}
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 		fmt.Fprintf(opts.Log, "replacing a broken environment: %v\n", err)
 		_ = e.Down()
 	}
-	if err := os.RemoveAll(stateDir); err != nil {
+	if err := clearStateDir(stateDir); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(stateDir, "logs"), 0o755); err != nil {
@@ -145,6 +145,24 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// clearStateDir empties a previous environment's state directory, and
+// refuses a non-empty directory that is not one (a mistyped -state).
+func clearStateDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || len(entries) == 0 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, marker := range []string{stateFile, "logs", "pki"} {
+		if _, err := os.Stat(filepath.Join(dir, marker)); err == nil {
+			return os.RemoveAll(dir)
+		}
+	}
+	return fmt.Errorf("refusing to use %s: it is not empty and holds no environment state", dir)
 }
 
 // Down stops every process by PID and removes the state directory.

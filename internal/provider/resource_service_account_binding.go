@@ -2,9 +2,7 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -315,102 +313,5 @@ func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req res
 		"create_service_account": false, "service_account_created": false, "force_conflicts": false,
 	} {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), v)...)
-	}
-}
-
-// ModifyPlan checks the cluster during plan, so that what a plan can see
-// fails or warns there rather than half way through an apply: a missing
-// ServiceAccount, annotations another manager owns, and which pods apply
-// will restart or leave alone.
-func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || r.data == nil {
-		return // destroy, or no provider data (validate)
-	}
-	var plan serviceAccountBindingModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if plan.Namespace.IsUnknown() || plan.ServiceAccount.IsUnknown() || plan.RoleARN.IsUnknown() || plan.Audience.IsUnknown() {
-		// Terraform plans again during apply, with the values known: the
-		// checks run then, before anything changes.
-		return
-	}
-	resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
-	if r.data.kubeUnknown {
-		return // a cluster that does not exist yet
-	}
-	if issuer, err := r.data.issuer(ctx); err == nil {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("oidc_issuer"), issuer)...)
-	}
-	if plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
-		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() || plan.Restart.IsUnknown() {
-		return
-	}
-	var state *serviceAccountBindingModel
-	if !req.State.Raw.IsNull() {
-		state = &serviceAccountBindingModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
-	}
-	desired := plan.binding().Annotations()
-	annotationsChange := state == nil || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
-	if !annotationsChange && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {
-		return // refresh found every pod credentialed: nothing to ask the cluster
-	}
-	sas, diags := r.data.serviceAccounts()
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
-	object := "ServiceAccount " + ns + "/" + name
-
-	if annotationsChange {
-		if _, err := sas.Get(ctx, ns, name); apierrors.IsNotFound(err) {
-			if !plan.CreateServiceAccount.ValueBool() {
-				resp.Diagnostics.Append(serviceAccountNotFound(ns, name, r.data.kubeHost))
-			}
-			return
-		} else if err != nil {
-			resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", object, r.data.kubeHost, err))
-			return
-		}
-		if !plan.ForceConflicts.ValueBool() {
-			// A dry-run apply finds conflicts with other field managers
-			// now, changing nothing. A conflict is a warning here, not an
-			// error: the plan must still show the drift (exit code 2 for
-			// drift detection); the apply is what fails.
-			_, err := sas.Apply(ctx, ns, name, desired, false, true)
-			var ce *kube.ConflictError
-			switch {
-			case errors.As(err, &ce):
-				d := annotationConflict(ce)
-				resp.Diagnostics.AddWarning(d.Summary(), "Apply will fail unless this is resolved. "+d.Detail())
-			case err != nil:
-				resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Service Account Annotations", object, r.data.kubeHost, err))
-				return
-			}
-		}
-	}
-
-	settings, diags := plan.restart(ctx)
-	resp.Diagnostics.Append(diags...)
-	pods := kube.Pods{Client: r.data.kube, FieldManager: r.data.fieldManager}
-	// Pods are judged against the planned role: on a role change, pods
-	// with the old one are what apply recycles.
-	_, recycle, err := pods.Plan(ctx, ns, name, settings.selector, plan.expectation(time.Time{}), settings.strategy)
-	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))
-		return
-	}
-	if !recycle.Empty() {
-		resp.Diagnostics.AddWarning("Apply Will Recycle Pods",
-			fmt.Sprintf("Pods of %s do not carry the credentials of %s. With restart strategy %q, apply will:\n%s",
-				object, plan.RoleARN.ValueString(), settings.strategy, recycle.Summary()))
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
-	} else if len(recycle.LeftAlone) > 0 {
-		resp.Diagnostics.AddWarning("Pods Left Without Credentials",
-			fmt.Sprintf("These pods of %s do not carry the credentials of %s, and restart strategy %q leaves them alone:\n%s",
-				object, plan.RoleARN.ValueString(), settings.strategy, leftAloneList(recycle.LeftAlone)))
 	}
 }

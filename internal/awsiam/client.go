@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -54,19 +55,8 @@ type Client struct {
 	creds     *lookup[struct{}]
 
 	// Calls counts the IAM and STS requests sent, for tests and benchmarks.
-	Calls Counter
+	Calls atomic.Int64
 }
-
-// Counter counts calls safely from concurrent resources.
-type Counter struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *Counter) inc() { c.mu.Lock(); c.n++; c.mu.Unlock() }
-
-// Load returns the count.
-func (c *Counter) Load() int { c.mu.Lock(); defer c.mu.Unlock(); return c.n }
 
 // lookup is one cached answer; once makes concurrent plans of bindings that
 // share a role wait for a single call.
@@ -175,7 +165,7 @@ func (c *Client) CheckCredentials(ctx context.Context) error {
 // Role returns the role named name, or an error that IsNotFound recognises.
 func (c *Client) Role(ctx context.Context, name string) (*types.Role, error) {
 	return lookupIn(&c.mu, c.roles, name).get(func() (*types.Role, error) {
-		c.Calls.inc()
+		c.Calls.Add(1)
 		out, err := c.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 		if err != nil {
 			return nil, err
@@ -195,7 +185,7 @@ func TrustPolicy(r *types.Role) (string, error) {
 // OIDCProvider returns the OIDC provider with arn.
 func (c *Client) OIDCProvider(ctx context.Context, arn string) (*iam.GetOpenIDConnectProviderOutput, error) {
 	return lookupIn(&c.mu, c.providers, arn).get(func() (*iam.GetOpenIDConnectProviderOutput, error) {
-		c.Calls.inc()
+		c.Calls.Add(1)
 		return c.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
 	})
 }
@@ -205,7 +195,7 @@ type callerIdentity struct{ account, partition string }
 // Caller returns the account and partition of the caller (STS GetCallerIdentity).
 func (c *Client) Caller(ctx context.Context) (account, partition string, err error) {
 	c.caller.once.Do(func() {
-		c.Calls.inc()
+		c.Calls.Add(1)
 		out, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 		if err != nil {
 			c.caller.err = err

@@ -112,20 +112,20 @@ func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1
 }
 
 // Plan lists the stale pods and decides what strategy would do with them.
-func (p Pods) Plan(ctx context.Context, namespace, sa, selector string, e Expectation, strategy Strategy) ([]StalePod, RecyclePlan, error) {
+func (p Pods) Plan(ctx context.Context, namespace, sa, selector string, e Expectation, strategy Strategy) (RecyclePlan, error) {
 	pods, err := p.ForServiceAccount(ctx, namespace, sa, selector)
 	if err != nil {
-		return nil, RecyclePlan{}, err
+		return RecyclePlan{}, err
 	}
 	stale := Stale(pods, e)
 	if len(stale) == 0 {
-		return nil, RecyclePlan{}, nil
+		return RecyclePlan{}, nil
 	}
 	owners, err := p.ResolveOwners(ctx, namespace, pods)
 	if err != nil {
-		return nil, RecyclePlan{}, err
+		return RecyclePlan{}, err
 	}
-	return stale, PlanRecycle(stale, strategy, owners), nil
+	return PlanRecycle(stale, strategy, owners), nil
 }
 
 // restartedAtAnnotation is what `kubectl rollout restart` sets.

@@ -75,7 +75,7 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 		o.PollInterval = time.Second
 	}
 	var res RecycleResult
-	_, plan, err := p.Plan(ctx, o.Namespace, o.ServiceAccount, o.Selector, o.Expectation, o.Strategy)
+	plan, err := p.Plan(ctx, o.Namespace, o.ServiceAccount, o.Selector, o.Expectation, o.Strategy)
 	if err != nil {
 		return res, err
 	}

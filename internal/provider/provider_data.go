@@ -68,6 +68,21 @@ func (d *providerData) issuer(ctx context.Context) (string, error) {
 	return d.oidcIssuer, d.issuerErr
 }
 
+// providerDataFrom is the Configure step of every resource and data source:
+// nil until the provider is configured (validate), a bug diagnostic when the
+// type is wrong.
+func providerDataFrom(v any) (*providerData, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	if v == nil {
+		return nil, diags
+	}
+	data, ok := v.(*providerData)
+	if !ok {
+		diags.Append(unexpectedConfigureType(v))
+	}
+	return data, diags
+}
+
 // serviceAccounts returns the ServiceAccount client, or a diagnostic that
 // says why there is none.
 func (d *providerData) serviceAccounts() (kube.ServiceAccounts, diag.Diagnostics) {

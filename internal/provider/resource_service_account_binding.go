@@ -50,15 +50,9 @@ func (r *serviceAccountBindingResource) Metadata(_ context.Context, req resource
 }
 
 func (r *serviceAccountBindingResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	data, ok := req.ProviderData.(*providerData)
-	if !ok {
-		resp.Diagnostics.Append(unexpectedConfigureType(req.ProviderData))
-		return
-	}
-	r.data = data
+	var diags diag.Diagnostics
+	r.data, diags = providerDataFrom(req.ProviderData)
+	resp.Diagnostics.Append(diags...)
 }
 
 func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

@@ -94,7 +94,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	pods := kube.Pods{Client: r.data.kube, FieldManager: r.data.fieldManager}
 	// Pods are judged against the planned role: on a role change, pods
 	// with the old one are what apply recycles.
-	_, recycle, err := pods.Plan(ctx, ns, name, settings.selector, plan.expectation(time.Time{}), settings.strategy)
+	recycle, err := pods.Plan(ctx, ns, name, settings.selector, plan.expectation(time.Time{}), settings.strategy)
 	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))
 		return

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,12 +62,17 @@ func webhookClient() (*http.Client, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("read IRSA_TESTENV_CA_CERT: %w", err)
 	}
+	return trustingClient(ca), url, nil
+}
+
+// trustingClient is an HTTP client that trusts the environment's CA.
+func trustingClient(caPEM []byte) *http.Client {
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ca)
+	pool.AppendCertsFromPEM(caPEM)
 	return &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}},
-	}, url, nil
+	}
 }
 
 // SetWebhookCacheDelay makes the webhook apply changes to the ServiceAccounts
@@ -109,8 +115,18 @@ func SetWebhookOutage(ctx context.Context, client kubernetes.Interface, namespac
 	if _, err := client.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return err
 	}
+	return WaitWebhookMutates(ctx, client, namespace, sa, !down)
+}
+
+// WaitWebhookMutates waits until pods of ServiceAccount namespace/sa are
+// mutated by the webhook (want true) or admitted untouched (want false). It
+// probes with dry-run pods: webhooks without side effects run on them, and
+// nothing is created. The webhook reads ServiceAccounts from an informer
+// cache, so a just-annotated ServiceAccount needs this before tests that
+// check the mutation rather than the race.
+func WaitWebhookMutates(ctx context.Context, client kubernetes.Interface, namespace, sa string, want bool) error {
 	probe := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "outage-probe-", Namespace: namespace},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: namespace},
 		Spec:       corev1.PodSpec{ServiceAccountName: sa, Containers: []corev1.Container{{Name: "probe", Image: "probe"}}},
 	}
 	return wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -118,10 +134,7 @@ func SetWebhookOutage(ctx context.Context, client kubernetes.Interface, namespac
 		if err != nil {
 			return false, err
 		}
-		mutated := false
-		for _, e := range p.Spec.Containers[0].Env {
-			mutated = mutated || e.Name == "AWS_ROLE_ARN"
-		}
-		return mutated != down, nil
+		mutated := slices.ContainsFunc(p.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "AWS_ROLE_ARN" })
+		return mutated == want, nil
 	})
 }

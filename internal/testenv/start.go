@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -214,10 +212,7 @@ func (e *Env) startWebhook(ctx context.Context, bins Binaries, certs *pki, port,
 	if err := run("pod-identity-webhook", bins.Webhook, args); err != nil {
 		return err
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certs.caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	return pollHTTP(ctx, "pod-identity-webhook", hc, e.WebhookURL+"/healthz", e.Processes)
+	return pollHTTP(ctx, "pod-identity-webhook", trustingClient(certs.caPEM), e.WebhookURL+"/healthz", e.Processes)
 }
 
 // findMoto returns the command that starts moto's server: moto_server on

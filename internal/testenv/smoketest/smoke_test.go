@@ -67,21 +67,7 @@ func createSA(t *testing.T, ctx context.Context, client kubernetes.Interface, ns
 // ns/name.
 func waitWebhookSees(t *testing.T, ctx context.Context, client kubernetes.Interface, ns, name string) {
 	t.Helper()
-	// The webhook reads ServiceAccounts from an informer cache. Wait until a
-	// dry-run pod comes back mutated (admission webhooks without side effects
-	// run on dry-run requests), so this test checks the mutation, not the race.
-	probe := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: ns},
-		Spec:       corev1.PodSpec{ServiceAccountName: name, Containers: []corev1.Container{{Name: "probe", Image: "probe"}}},
-	}
-	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
-		p, err := client.CoreV1().Pods(ns).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err != nil {
-			return false, err
-		}
-		return hasEnv(p.Spec.Containers[0], "AWS_ROLE_ARN"), nil
-	})
-	if err != nil {
+	if err := testenv.WaitWebhookMutates(ctx, client, ns, name, true); err != nil {
 		t.Fatalf("the webhook never saw ServiceAccount %s/%s: %v", ns, name, err)
 	}
 }

@@ -132,6 +132,22 @@ func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
+// Conn is one connection to a cluster, acting as one field manager. It
+// hands out the ServiceAccount and pod clients, so every write carries the
+// same manager.
+type Conn struct {
+	Client       kubernetes.Interface
+	FieldManager string
+}
+
+// ServiceAccounts reads and annotates ServiceAccounts.
+func (c Conn) ServiceAccounts() ServiceAccounts {
+	return ServiceAccounts{Client: c.Client, FieldManager: c.FieldManager}
+}
+
+// Pods finds, inspects and recycles pods.
+func (c Conn) Pods() Pods { return Pods{Client: c.Client, FieldManager: c.FieldManager} }
+
 // NewClientset builds the clientset shared by every resource of a provider instance.
 func NewClientset(cfg *rest.Config) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)

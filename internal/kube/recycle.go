@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // RecycleOptions say which pods to recycle and how.
@@ -24,30 +21,32 @@ type RecycleOptions struct {
 	Selector       string
 	Expectation    Expectation
 	Strategy       Strategy
-	// Wait until every recycled pod is replaced, Ready and credentialed.
+	// Wait until every touched pod is replaced, Ready and credentialed.
+	// Paced replacement waits between pods whatever this says.
 	Wait bool
-	// MaxRetries bounds how often a replacement that came up without
-	// credentials (the webhook's cache race) is recycled again.
+	// MaxRetries bounds how often replacements that came up without
+	// credentials (what the gate cannot see) re-enter planning.
 	MaxRetries int
 	// PollInterval is how often progress is checked while waiting.
 	PollInterval time.Duration
+	// GateTimeout bounds the readiness gate: how long the webhook may take
+	// to inject the expectation into a dry-run pod before recycling gives
+	// up without touching anything. Zero skips the gate.
+	GateTimeout time.Duration
 	// Logf reports progress (the provider sends it to tflog).
 	Logf func(format string, args ...any)
 }
 
-// RecycleResult is what Recycle did and what is still stale.
+// RecycleResult is what Recycle planned and did.
 type RecycleResult struct {
 	Plan RecyclePlan
-	// Retried are replacements recycled again because they came up
-	// without credentials.
+	// GateSkipped says why the readiness gate could not run; empty when
+	// it ran (or was not asked for).
+	GateSkipped string
+	// Retried are replacements that came up without credentials and went
+	// through planning again.
 	Retried []string
-	// Remaining are the stale pods after recycling (and waiting).
-	Remaining []StalePod
 }
-
-// ErrEvictionBlocked is wrapped by the error of an eviction that a
-// PodDisruptionBudget kept refusing until the timeout.
-var ErrEvictionBlocked = errors.New("eviction blocked by a PodDisruptionBudget")
 
 // NotDoneError is returned when waiting ends (timeout or retries
 // exhausted) with workloads or pods not done. Each entry says why.
@@ -62,11 +61,50 @@ func (e *NotDoneError) Error() string {
 
 func (e *NotDoneError) Unwrap() error { return e.Err }
 
-// Recycle replaces the stale pods of a ServiceAccount with the strategy and,
-// with Wait, polls until they are replaced, Ready and credentialed. The
-// webhook reads ServiceAccounts from a cache, so a replacement can come up
-// without credentials; such pods are recycled again, at most MaxRetries
-// times, before Recycle gives up naming them.
+// Plan lists the stale pods and decides what strategy would do with them,
+// changing nothing.
+func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, error) {
+	var pods []corev1.Pod
+	err := onTransient(ctx, func() (err error) {
+		pods, err = p.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
+		return err
+	})
+	if err != nil {
+		return RecyclePlan{Strategy: o.Strategy}, Owners{}, err
+	}
+	stale := Stale(pods, o.Expectation)
+	owners := Owners{ReplicaSetDeployment: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
+	if o.Strategy != StrategyNone && anyRecyclable(stale) {
+		err = onTransient(ctx, func() (err error) {
+			owners, err = p.ResolveOwners(ctx, o.Namespace, pods)
+			return err
+		})
+		if err != nil {
+			return RecyclePlan{Strategy: o.Strategy}, owners, err
+		}
+	}
+	owners.Before = map[types.UID]bool{}
+	for i := range pods {
+		owners.Before[pods[i].UID] = true
+	}
+	return PlanRecycle(stale, o.Strategy, owners), owners, nil
+}
+
+func anyRecyclable(stale []StalePod) bool {
+	for _, s := range stale {
+		if s.Recyclable {
+			return true
+		}
+	}
+	return false
+}
+
+// Recycle plans from what is in the cluster, checks that the webhook would
+// credential new pods (the gate), then acts on exactly what the plan names
+// through the strategy, and waits for what it touched. Replacements that
+// come up without credentials anyway re-enter planning, at most MaxRetries
+// times; only pods of workloads the plan touched are candidates, so a Job
+// pod, a bare pod or an operator's pod created meanwhile is never touched.
 func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -74,222 +112,170 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 	if o.PollInterval == 0 {
 		o.PollInterval = time.Second
 	}
-	var res RecycleResult
-	plan, err := p.Plan(ctx, o.Namespace, o.ServiceAccount, o.Selector, o.Expectation, o.Strategy)
-	if err != nil {
+	plan, owners, err := p.Plan(ctx, o)
+	res := RecycleResult{Plan: plan}
+	if err != nil || plan.Empty() {
 		return res, err
 	}
-	res.Plan = plan
-	started := time.Now()
-
-	for _, w := range plan.Restart {
-		o.Logf("restarting %s for stale pods %s", w, strings.Join(plan.RestartPods[w], ", "))
-		if err := p.restart(ctx, o.Namespace, w, started); err != nil {
-			return res, fmt.Errorf("restart %s: %w", w, err)
-		}
-	}
-	for _, pod := range plan.Replace {
-		if err := p.replace(ctx, o, pod); err != nil {
+	if o.GateTimeout > 0 {
+		probe := probePod(o.Namespace, o.ServiceAccount, probeTemplate(plan, owners), firstPod(plan))
+		res.GateSkipped, err = p.checkWebhook(ctx, probe, o.Expectation, o.GateTimeout, o.PollInterval)
+		if err != nil {
 			return res, err
 		}
 	}
-
-	if o.Wait && !plan.Empty() {
-		if err := p.waitCredentialed(ctx, o, plan, started, &res); err != nil {
-			res.Remaining, _ = p.remaining(context.WithoutCancel(ctx), o)
-			return res, err
-		}
-	}
-	res.Remaining, err = p.remaining(ctx, o)
+	r := &recycler{Pods: p, o: o, owners: owners, plan: plan}
+	err = r.run(ctx)
+	res.Retried = r.retried
 	return res, err
 }
 
-func (p Pods) remaining(ctx context.Context, o RecycleOptions) ([]StalePod, error) {
-	pods, err := p.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
-	if err != nil {
-		return nil, err
+func probeTemplate(plan RecyclePlan, owners Owners) *corev1.PodTemplateSpec {
+	for _, r := range plan.Restart {
+		if t := owners.Info(r.Workload).Template; t != nil {
+			return t
+		}
 	}
-	return Stale(pods, o.Expectation), nil
-}
-
-// replace deletes or evicts one pod. Pods of a ReplicaSet without a
-// Deployment are replaced one at a time: with Wait, the next one goes only
-// when the ReplicaSet is whole again.
-func (p Pods) replace(ctx context.Context, o RecycleOptions, pod *corev1.Pod) error {
-	switch o.Strategy {
-	case StrategyEvict:
-		o.Logf("evicting pod %s", pod.Name)
-		return p.evict(ctx, o, pod)
-	default:
-		o.Logf("deleting pod %s", pod.Name)
-		err := p.Client.CoreV1().Pods(o.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-			Preconditions: &metav1.Preconditions{UID: &pod.UID},
-		})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("delete pod %s: %w", pod.Name, err)
+	for _, g := range plan.Replace {
+		if t := owners.Info(g.Workload).Template; t != nil {
+			return t
 		}
-		if owner := metav1.GetControllerOf(pod); o.Strategy != StrategyDelete && owner != nil && owner.Kind == "ReplicaSet" && o.Wait {
-			return p.waitReplicaSetReady(ctx, o, owner.Name)
-		}
-		return nil
-	}
-}
-
-// evictionBackoff paces retries of an eviction a budget blocks: from 1 s,
-// doubling up to kubectl drain's 5 s, until the context ends.
-var evictionBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Cap: 5 * time.Second, Steps: math.MaxInt32}
-
-// evict posts an Eviction, which respects PodDisruptionBudgets. 429 means a
-// budget blocks it now: retry with backoff, as kubectl drain does, until the
-// timeout.
-func (p Pods) evict(ctx context.Context, o RecycleOptions, pod *corev1.Pod) error {
-	eviction := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: o.Namespace}}
-	var lastErr error
-	blocked := false
-	err := wait.ExponentialBackoffWithContext(ctx, evictionBackoff, func(ctx context.Context) (bool, error) {
-		lastErr = p.Client.PolicyV1().Evictions(o.Namespace).Evict(ctx, eviction)
-		switch {
-		case lastErr == nil || apierrors.IsNotFound(lastErr):
-			return true, nil
-		case apierrors.IsTooManyRequests(lastErr):
-			blocked = true
-			o.Logf("eviction of pod %s blocked by a PodDisruptionBudget; retrying", pod.Name)
-			return false, nil
-		case blocked && ctx.Err() != nil:
-			// The timeout cut the last try short: the budget is still why.
-			return false, ctx.Err()
-		default:
-			return false, lastErr
-		}
-	})
-	if err == nil {
-		return nil
-	}
-	if blocked && (apierrors.IsTooManyRequests(lastErr) || ctx.Err() != nil) {
-		budgets := p.budgetsFor(context.WithoutCancel(ctx), pod)
-		return fmt.Errorf("evict pod %s: %w %s until the timeout: %w", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
-	}
-	if lastErr != nil {
-		return fmt.Errorf("evict pod %s: %w", pod.Name, lastErr)
-	}
-	return fmt.Errorf("evict pod %s: %w", pod.Name, err)
-}
-
-// budgetsFor names the PodDisruptionBudgets whose selector matches pod.
-func (p Pods) budgetsFor(ctx context.Context, pod *corev1.Pod) []string {
-	list, err := p.Client.PolicyV1().PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return []string{"(could not list PodDisruptionBudgets: " + err.Error() + ")"}
-	}
-	var names []string
-	for _, pdb := range list.Items {
-		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
-		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		desc := "PodDisruptionBudget " + pdb.Name
-		if pdb.Spec.MinAvailable != nil {
-			desc += " (minAvailable " + pdb.Spec.MinAvailable.String() + ")"
-		} else if pdb.Spec.MaxUnavailable != nil {
-			desc += " (maxUnavailable " + pdb.Spec.MaxUnavailable.String() + ")"
-		}
-		names = append(names, desc)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func (p Pods) waitReplicaSetReady(ctx context.Context, o RecycleOptions, name string) error {
-	return wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
-		rs, err := p.Client.AppsV1().ReplicaSets(o.Namespace).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		want := int32(1)
-		if rs.Spec.Replicas != nil {
-			want = *rs.Spec.Replicas
-		}
-		return rs.Status.ObservedGeneration >= rs.Generation && rs.Status.ReadyReplicas >= want && rs.Status.Replicas == want, nil
-	})
-}
-
-// waitCredentialed polls until every restarted workload has rolled out and
-// every selected pod is Ready and credentialed, except the pods the plan
-// leaves alone.
-func (p Pods) waitCredentialed(ctx context.Context, o RecycleOptions, plan RecyclePlan, started time.Time, res *RecycleResult) error {
-	leftAlone := map[string]bool{}
-	for _, l := range plan.LeftAlone {
-		leftAlone[l.Pod] = true
-	}
-	retries := 0
-	var pending, lastPending []string
-	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
-		pending = pending[:0]
-		for _, w := range plan.Restart {
-			done, why, err := p.rolledOut(ctx, o.Namespace, w)
-			if err != nil {
-				return false, err
-			}
-			if !done {
-				pending = append(pending, fmt.Sprintf("%s: %s", w, why))
-			}
-		}
-		pods, err := p.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
-		if err != nil {
-			return false, err
-		}
-		var raced []*corev1.Pod
-		for i := range pods {
-			pod := &pods[i]
-			if leftAlone[pod.Name] {
-				continue
-			}
-			v := Inspect(pod, o.Expectation)
-			switch {
-			case !v.Credentialed && v.Recyclable && !pod.CreationTimestamp.Time.Before(started.Truncate(time.Second)):
-				// A replacement created after recycling began, without
-				// credentials: the webhook had not seen the annotation.
-				raced = append(raced, pod)
-				pending = append(pending, fmt.Sprintf("pod %s: %s", pod.Name, v.Reason))
-			case !v.Credentialed && v.Recyclable:
-				pending = append(pending, fmt.Sprintf("pod %s: %s, waiting for its replacement", pod.Name, v.Reason))
-			case !v.Credentialed:
-				// Not fixable by recycling; reported, not waited for.
-			case !podReady(pod):
-				pending = append(pending, fmt.Sprintf("pod %s: not Ready", pod.Name))
-			}
-		}
-		if len(raced) > 0 {
-			if retries >= o.MaxRetries {
-				return false, fmt.Errorf("%d replacement pods came up without credentials after %d re-recycles", len(raced), retries)
-			}
-			retries++
-			for _, pod := range raced {
-				o.Logf("pod %s came up without credentials (webhook cache race); recycling it again (%d/%d)", pod.Name, retries, o.MaxRetries)
-				res.Retried = append(res.Retried, pod.Name)
-				err := p.Client.CoreV1().Pods(o.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
-				if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-					return false, err
-				}
-			}
-			return false, nil
-		}
-		if len(pending) > 0 {
-			o.Logf("waiting: %s", strings.Join(pending, "; "))
-		}
-		lastPending = append(lastPending[:0], pending...)
-		return len(pending) == 0, nil
-	})
-	if err != nil {
-		// The last complete look says what is not done; a look the
-		// timeout cut short may have seen only part of it.
-		if len(lastPending) == 0 {
-			lastPending = pending
-		}
-		return &NotDoneError{Pending: append([]string(nil), lastPending...), Err: err}
 	}
 	return nil
+}
+
+func firstPod(plan RecyclePlan) *corev1.Pod {
+	for _, g := range plan.Replace {
+		if len(g.Pods) > 0 {
+			return g.Pods[0]
+		}
+	}
+	return nil
+}
+
+// timeNow stamps restartedAt; like kubectl, the local clock is fine for a
+// value whose only job is to differ from the last one.
+var timeNow = time.Now
+
+// recycler carries one recycle's acts and waits.
+type recycler struct {
+	Pods
+	o    RecycleOptions
+	plan RecyclePlan
+
+	mu      sync.Mutex
+	owners  Owners // grows as new ReplicaSets of a rollout appear
+	retried []string
+}
+
+func (r *recycler) run(ctx context.Context) error {
+	o := r.o
+	var targets []*target
+	for _, rs := range r.plan.Restart {
+		o.Logf("restarting %s, whose pods %s run without the role's credentials", rs.Workload, strings.Join(rs.Pods, ", "))
+		if err := r.restart(ctx, o.Namespace, rs.Workload, timeNow()); err != nil {
+			return fmt.Errorf("restart %s: %w", rs.Workload, err)
+		}
+		targets = append(targets, r.newTarget(rs.Workload, true, nil))
+	}
+
+	var wg sync.WaitGroup
+	var errs []error
+	var errMu sync.Mutex
+	for _, g := range r.plan.Replace {
+		if g.Paced {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := r.replacePaced(ctx, g); err != nil {
+					errMu.Lock()
+					errs = append(errs, err)
+					errMu.Unlock()
+				}
+			}()
+			continue
+		}
+		for _, pod := range g.Pods {
+			if err := r.removePod(ctx, o.Strategy, pod, o.Logf); err != nil {
+				wg.Wait()
+				return err
+			}
+		}
+		targets = append(targets, r.newTarget(g.Workload, false, g.Pods))
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return joinNotDone(errs)
+	}
+	if !o.Wait || len(targets) == 0 {
+		return nil
+	}
+	return r.waitFor(ctx, targets)
+}
+
+// replacePaced replaces a workload's stale pods one at a time: each
+// replacement Ready and credentialed before the next pod goes.
+func (r *recycler) replacePaced(ctx context.Context, g Replacement) error {
+	for i, pod := range g.Pods {
+		if err := r.removePod(ctx, r.o.Strategy, pod, r.o.Logf); err != nil {
+			return err
+		}
+		if i == len(g.Pods)-1 && !r.o.Wait {
+			return nil
+		}
+		if err := r.waitFor(ctx, []*target{r.newTarget(g.Workload, false, []*corev1.Pod{pod})}); err != nil {
+			return err
+		}
+		r.o.Logf("pod %s of %s replaced (%d of %d)", pod.Name, g.Workload, i+1, len(g.Pods))
+	}
+	return nil
+}
+
+// joinNotDone merges the errors of paced replacements that ran side by side.
+func joinNotDone(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	merged := &NotDoneError{}
+	var others []error
+	for _, err := range errs {
+		var nd *NotDoneError
+		if errors.As(err, &nd) {
+			merged.Pending = append(merged.Pending, nd.Pending...)
+			merged.Err = nd.Err
+			continue
+		}
+		others = append(others, err)
+	}
+	if len(others) > 0 {
+		return errors.Join(others...)
+	}
+	return merged
+}
+
+// workloadOf is Owners.WorkloadOf, reading a ReplicaSet it has not seen
+// (a rollout's new one) once.
+func (r *recycler) workloadOf(ctx context.Context, pod *corev1.Pod) Workload {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	owner := metav1.GetControllerOf(pod)
+	if owner != nil && owner.Kind == KindReplicaSet {
+		if _, known := r.owners.ReplicaSetDeployment[owner.Name]; !known {
+			rs, err := r.Client.AppsV1().ReplicaSets(pod.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
+			switch {
+			case err == nil:
+				dep := ""
+				if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == KindDeployment {
+					dep = ref.Name
+				}
+				r.owners.ReplicaSetDeployment[owner.Name] = dep
+			case apierrors.IsNotFound(err):
+				r.owners.ReplicaSetDeployment[owner.Name] = ""
+			default:
+				// Unknown for now; the next poll asks again.
+				return Workload{KindReplicaSet, owner.Name}
+			}
+		}
+	}
+	return r.owners.WorkloadOf(pod)
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -52,6 +53,16 @@ func (b Binding) Annotations() map[string]string {
 	return a
 }
 
+// Expectation is what pods credentialed by b look like, for annotations
+// applied at annotatedAt (zero: not applied yet).
+func (b Binding) Expectation(annotatedAt time.Time) Expectation {
+	e := Expectation{RoleARN: b.RoleARN, STSRegionalEndpoints: b.STSRegionalEndpoints, TokenExpiration: b.TokenExpiration, AnnotatedAt: annotatedAt}
+	if b.Audience != nil {
+		e.Audience = *b.Audience
+	}
+	return e
+}
+
 // ServiceAccounts reads and writes ServiceAccount annotations as one field manager.
 type ServiceAccounts struct {
 	Client       kubernetes.Interface
@@ -63,6 +74,14 @@ func (s ServiceAccounts) Get(ctx context.Context, namespace, name string) (*core
 	return s.Client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
 }
 
+// ApplyOptions tune Apply.
+type ApplyOptions struct {
+	// Force takes over annotations other field managers own.
+	Force bool
+	// DryRun asks the API server what would happen, changing nothing.
+	DryRun bool
+}
+
 // Apply server-side applies exactly annotations as the field manager. The
 // API server keeps every other field as it is, and removes annotations this
 // manager applied before but no longer lists (unless another manager also
@@ -71,13 +90,13 @@ func (s ServiceAccounts) Get(ctx context.Context, namespace, name string) (*core
 // When another manager owns one of the annotations with a different value,
 // nothing changes and the error is a *ConflictError naming it; force takes
 // ownership instead.
-func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, annotations map[string]string, force, dryRun bool) (*corev1.ServiceAccount, error) {
+func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, annotations map[string]string, o ApplyOptions) (*corev1.ServiceAccount, error) {
 	ac := corev1ac.ServiceAccount(name, namespace)
 	if len(annotations) > 0 {
 		ac.WithAnnotations(annotations)
 	}
-	opts := metav1.ApplyOptions{FieldManager: s.FieldManager, Force: force}
-	if dryRun {
+	opts := metav1.ApplyOptions{FieldManager: s.FieldManager, Force: o.Force}
+	if o.DryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	sa, err := s.Client.CoreV1().ServiceAccounts(namespace).Apply(ctx, ac, opts)
@@ -102,7 +121,7 @@ func (s ServiceAccounts) Release(ctx context.Context, namespace, name string) (*
 		// Nothing of ours to release; do not add a managedFields entry.
 		return sa, nil
 	}
-	return s.Apply(ctx, namespace, name, nil, false, false)
+	return s.Apply(ctx, namespace, name, nil, ApplyOptions{})
 }
 
 // Delete deletes the ServiceAccount, tolerating one that is already gone.

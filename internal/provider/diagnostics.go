@@ -112,3 +112,91 @@ func quote(ss []string) []string {
 	}
 	return out
 }
+
+// podsLeftAlone lists stale pods the strategy does not touch. role is empty
+// on destroy.
+func podsLeftAlone(object, role string, strategy kube.Strategy, left []kube.LeftAlone) diag.Diagnostic {
+	what := "the role's credentials"
+	if role != "" {
+		what = "the credentials of " + role
+	}
+	return diag.NewWarningDiagnostic("Pods Left Without Credentials",
+		fmt.Sprintf("These pods of %s do not carry %s, and restart strategy %q leaves them alone:\n%s",
+			object, what, strategy, leftAloneList(left)))
+}
+
+func gateSkipped(object, why string) diag.Diagnostic {
+	return diag.NewWarningDiagnostic("Pod Identity Webhook Check Skipped",
+		fmt.Sprintf("Before recycling the pods of %s, the provider asks the API server for a dry-run create of a pod that runs "+
+			"as the ServiceAccount, to see whether the pod identity webhook would inject the role now. That was not possible, so "+
+			"recycling went ahead and relied on checking the replacements instead. Grant create on pods (dry run) to the "+
+			"provider's identity, or allow the probe pod in your admission policies, to have the check.\n\n%s", object, why))
+}
+
+// recycleError explains recycling that did not finish after the annotations
+// were applied.
+func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagnostic {
+	var notDone *kube.NotDoneError
+	var gate *kube.GateError
+	var failed *kube.RolloutFailedError
+	object := "ServiceAccount " + ns + "/" + name
+	switch {
+	case errors.As(err, &gate):
+		return webhookNotReady(object, gate)
+	case errors.As(err, &failed):
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Rollout Failed",
+			fmt.Sprintf("%s is annotated, but the rollout of %s failed: it %s. Waiting longer will not help: fix the workload "+
+				"(kubectl rollout status and kubectl describe show why), then apply again; the next plan lists the pods still "+
+				"without credentials in stale_pods.", object, failed.Workload, failed.Reason))
+	case errors.Is(err, kube.ErrEvictionBlocked):
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Eviction Blocked",
+			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+
+				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
+				"pods in stale_pods, and apply tries again.\n\nError: %s", object, err))
+	case errors.As(err, &notDone):
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Not Done Before the Timeout",
+			fmt.Sprintf("%s is annotated, but with restart strategy %q these were not done:\n  - %s\n\n"+
+				"The next plan lists the remaining pods in stale_pods, and apply recycles them again. If pods keep coming "+
+				"up without credentials, check that the pod identity webhook is running.\n\nError: %s",
+				object, strategy, strings.Join(notDone.Pending, "\n  - "), notDone.Err))
+	default:
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods",
+			fmt.Sprintf("%s is annotated, but recycling its pods failed. The next plan lists them in "+
+				"stale_pods, and apply tries again.\n\nError: %s", object, err))
+	}
+}
+
+func webhookNotReady(object string, g *kube.GateError) diag.Diagnostic {
+	var why string
+	switch g.Cause {
+	case kube.GateNotMutated:
+		why = "The webhook injected nothing. It is down (EKS runs it with failurePolicy Ignore, so pods start without " +
+			"credentials), not registered (kubectl get mutatingwebhookconfigurations), or its selectors exclude this namespace or pod."
+	case kube.GateStaleCache:
+		why = "The webhook still injects what the ServiceAccount said before: its ServiceAccount cache has not caught up. " +
+			"Check the webhook's logs and that it can watch ServiceAccounts."
+	case kube.GateUnreachable:
+		why = "The API server could not call the webhook. Check that its pods and Service are up."
+	case kube.GatePodIdentity:
+		why = "An EKS Pod Identity association exists for the ServiceAccount; the webhook gives it precedence over IRSA, so " +
+			"no restart gives pods this role. Delete the association (aws eks delete-pod-identity-association) to use IRSA."
+	}
+	detail := fmt.Sprintf("%s is annotated, but a dry-run pod created as the ServiceAccount shows that the pod identity webhook "+
+		"would not give new pods the role's credentials: %s.\n\n%s\n\nNo pod was restarted: replacements would start without "+
+		"credentials. Fix the webhook, then apply again; the next plan lists the pods in stale_pods.",
+		object, g.Found, why)
+	if g.Err != nil {
+		detail += "\n\nError: " + g.Err.Error()
+	}
+	return diag.NewErrorDiagnostic("Unable to Recycle Pods: Pod Identity Webhook Not Ready", detail)
+}
+
+// createdDespite turns a recycling error during create into a warning, and
+// says why: an error would make Terraform taint the binding, and the next
+// plan would replace it.
+func createdDespite(d diag.Diagnostic) diag.Diagnostic {
+	return diag.NewWarningDiagnostic(d.Summary(), d.Detail()+"\n\nThe binding is created and saved in state with the "+
+		"pods still to recycle in stale_pods. This is a warning rather than an error so that Terraform does not mark the "+
+		"binding tainted and replace it: the next plan shows an in-place update, and apply recycles what is still stale "+
+		"(terraform plan -detailed-exitcode exits 2 until then).")
+}

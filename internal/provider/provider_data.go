@@ -83,9 +83,9 @@ func providerDataFrom(v any) (*providerData, diag.Diagnostics) {
 	return data, diags
 }
 
-// serviceAccounts returns the ServiceAccount client, or a diagnostic that
-// says why there is none.
-func (d *providerData) serviceAccounts() (kube.ServiceAccounts, diag.Diagnostics) {
+// conn returns the connection to the cluster, or a diagnostic that says why
+// there is none.
+func (d *providerData) conn() (kube.Conn, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	if d.kube == nil {
 		if d.kubeErr != nil {
@@ -94,7 +94,7 @@ func (d *providerData) serviceAccounts() (kube.ServiceAccounts, diag.Diagnostics
 			diags.AddError("Kubernetes Connection Not Configured",
 				"The provider's kubernetes settings are still unknown. This is always a bug in the provider when it happens during apply; please report it.")
 		}
-		return kube.ServiceAccounts{}, diags
+		return kube.Conn{}, diags
 	}
-	return kube.ServiceAccounts{Client: d.kube, FieldManager: d.fieldManager}, diags
+	return kube.Conn{Client: d.kube, FieldManager: d.fieldManager}, diags
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
@@ -63,51 +65,70 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 	}
 	timeout, diags := plan.Timeouts.Create(ctx, defaultCreateTimeout)
 	resp.Diagnostics.Append(diags...)
-	sas, diags := r.data.serviceAccounts()
+	conn, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-
-	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
-	object := "ServiceAccount " + ns + "/" + name
-	_, err := sas.Get(ctx, ns, name)
-	created := false
-	switch {
-	case apierrors.IsNotFound(err) && plan.CreateServiceAccount.ValueBool():
-		created = true
-	case apierrors.IsNotFound(err):
-		resp.Diagnostics.Append(serviceAccountNotFound(ns, name, r.data.kubeHost))
-		return
-	case err != nil:
-		resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", object, r.data.kubeHost, err))
-		return
-	}
-
-	plan.ServiceAccountCreated = types.BoolValue(created)
-	resp.Diagnostics.Append(r.annotate(ctx, sas, plan, &resp.State)...)
+	resp.Diagnostics.Append(r.apply(ctx, conn, plan, nil, &resp.State)...)
 }
 
-// annotate applies the plan's annotations, recycles the pods, and saves
-// state. Once the annotation is in place, state is saved whatever recycling
-// does, so a timeout leaves the stale pods in state for the next plan.
-func (r *serviceAccountBindingResource) annotate(ctx context.Context, sas kube.ServiceAccounts, plan serviceAccountBindingModel, state *tfsdk.State) diag.Diagnostics {
-	var diags diag.Diagnostics
-	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
-	tflog.Info(ctx, "annotating ServiceAccount", map[string]any{"namespace": ns, "name": name, "role_arn": plan.RoleARN.ValueString()})
-	sa, err := sas.Apply(ctx, ns, name, plan.binding().Annotations(), plan.ForceConflicts.ValueBool(), false)
-	if err != nil {
-		diags.Append(kubeAPIError(ctx, "Annotate Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
+// apply annotates, gates, recycles and saves state: the body of Create
+// (prior nil) and Update. Once the annotation is in place, state is saved
+// whatever recycling does. A create whose recycling did not finish ends
+// with a warning, not an error: Terraform would taint the binding on an
+// error and the next plan would replace it (remove the annotation, and
+// delete a ServiceAccount the binding created). stale_pods carries what is
+// left, so the next plan is an in-place update that recycles it.
+func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Conn, plan serviceAccountBindingModel, prior *serviceAccountBindingModel, state *tfsdk.State) diag.Diagnostics {
+	spec, diags := plan.spec(ctx)
+	if diags.HasError() {
 		return diags
+	}
+	ns, name := spec.Namespace, spec.ServiceAccount
+	object := "ServiceAccount " + ns + "/" + name
+	if prior != nil {
+		// Update never re-creates a ServiceAccount deleted meanwhile.
+		spec.CreateServiceAccount = false
+	}
+	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
+		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
+	}}
+	out, err := binder.Apply(ctx, spec.Spec)
+	var notFound *binding.NotFoundError
+	switch {
+	case errors.As(err, &notFound):
+		return append(diags, serviceAccountNotFound(ns, name, r.data.kubeHost))
+	case !out.Annotated:
+		return append(diags, kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
+	}
+
+	if prior == nil {
+		plan.ServiceAccountCreated = types.BoolValue(out.Created)
+	} else {
+		plan.ServiceAccountCreated = prior.ServiceAccountCreated
 	}
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.OIDCIssuer = r.issuerValue(ctx)
-	stale, recycleDiags := r.recycle(ctx, plan, plan.expectation(annotatedAt(sa, r.data.fieldManager)))
-	plan.StalePods = stalePodsValue(stale)
+	plan.StalePods = stalePodsValue(out.Stale)
 	diags.Append(state.Set(ctx, &plan)...)
-	return append(diags, recycleDiags...)
+
+	if len(out.Recycle.Plan.LeftAlone) > 0 {
+		diags.Append(podsLeftAlone(object, spec.Binding.RoleARN, spec.Restart.Strategy, out.Recycle.Plan.LeftAlone))
+	}
+	if out.Recycle.GateSkipped != "" {
+		diags.Append(gateSkipped(object, out.Recycle.GateSkipped))
+	}
+	if err != nil {
+		d := recycleError(ns, name, spec.Restart.Strategy, err)
+		if prior == nil {
+			d = createdDespite(d)
+		}
+		diags.Append(d)
+	}
+	return diags
 }
 
 func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -121,13 +142,13 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 		// keep what state says until apply can look.
 		return
 	}
-	sas, diags := r.data.serviceAccounts()
+	conn, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
-	sa, err := sas.Get(ctx, ns, name)
+	sa, err := conn.ServiceAccounts().Get(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
 		tflog.Warn(ctx, "ServiceAccount is gone; removing the binding from state", map[string]any{"namespace": ns, "name": name})
 		resp.State.RemoveResource(ctx)
@@ -161,12 +182,12 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	if !desired.RoleARN.IsNull() {
 		settings, diags := state.restart(ctx)
 		resp.Diagnostics.Append(diags...)
-		pods, err := kube.Pods{Client: r.data.kube}.ForServiceAccount(ctx, ns, name, settings.selector)
+		pods, err := conn.Pods().ForServiceAccount(ctx, ns, name, settings.Selector)
 		if err != nil {
 			resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
 			return
 		}
-		state.StalePods = stalePodsValue(kube.Stale(pods, desired.expectation(annotatedAt(sa, r.data.fieldManager))))
+		state.StalePods = stalePodsValue(kube.Stale(pods, desired.binding().Expectation(binding.AnnotatedAt(sa, r.data.fieldManager))))
 	}
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)
@@ -231,16 +252,14 @@ func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource
 	}
 	timeout, diags := plan.Timeouts.Update(ctx, defaultUpdateTimeout)
 	resp.Diagnostics.Append(diags...)
-	sas, diags := r.data.serviceAccounts()
+	conn, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-
-	plan.ServiceAccountCreated = state.ServiceAccountCreated
-	resp.Diagnostics.Append(r.annotate(ctx, sas, plan, &resp.State)...)
+	resp.Diagnostics.Append(r.apply(ctx, conn, plan, &state, &resp.State)...)
 }
 
 func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -251,7 +270,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	}
 	timeout, diags := state.Timeouts.Delete(ctx, defaultDeleteTimeout)
 	resp.Diagnostics.Append(diags...)
-	sas, diags := r.data.serviceAccounts()
+	conn, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -259,6 +278,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	sas := conn.ServiceAccounts()
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	object := "ServiceAccount " + ns + "/" + name
 	if state.ServiceAccountCreated.ValueBool() {
@@ -276,12 +296,18 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	if sa == nil {
 		return // already gone
 	}
-	settings, diags := state.restart(ctx)
+	spec, diags := state.spec(ctx)
 	resp.Diagnostics.Append(diags...)
-	if v, ok := sa.Annotations[kube.RoleARNAnnotation]; !ok && settings.onDestroy {
+	if v, ok := sa.Annotations[kube.RoleARNAnnotation]; !ok && spec.OnDestroy {
 		// Pods still hold the role until they are re-created.
-		_, diags := r.recycle(ctx, state, kube.Expectation{})
-		resp.Diagnostics.Append(diags...)
+		binder := binding.Binder{Conn: conn}
+		res, _, err := binder.Recycle(ctx, spec.Spec, kube.Expectation{})
+		if len(res.Plan.LeftAlone) > 0 {
+			resp.Diagnostics.Append(podsLeftAlone(object, "", spec.Restart.Strategy, res.Plan.LeftAlone))
+		}
+		if err != nil {
+			resp.Diagnostics.Append(recycleError(ns, name, spec.Restart.Strategy, err))
+		}
 	} else if ok {
 		owners := kube.AnnotationOwners(sa, r.data.fieldManager)[kube.RoleARNAnnotation]
 		who := "no field manager (it was set without managed fields)"

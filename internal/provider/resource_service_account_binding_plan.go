@@ -53,7 +53,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	if !annotationsChange && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {
 		return // refresh found every pod credentialed: nothing to ask the cluster
 	}
-	sas, diags := r.data.serviceAccounts()
+	conn, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -62,7 +62,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	object := "ServiceAccount " + ns + "/" + name
 
 	if annotationsChange {
-		if _, err := sas.Get(ctx, ns, name); apierrors.IsNotFound(err) {
+		if _, err := conn.ServiceAccounts().Get(ctx, ns, name); apierrors.IsNotFound(err) {
 			if !plan.CreateServiceAccount.ValueBool() {
 				resp.Diagnostics.Append(serviceAccountNotFound(ns, name, r.data.kubeHost))
 			}
@@ -76,7 +76,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			// now, changing nothing. A conflict is a warning here, not an
 			// error: the plan must still show the drift (exit code 2 for
 			// drift detection); the apply is what fails.
-			_, err := sas.Apply(ctx, ns, name, desired, false, true)
+			_, err := conn.ServiceAccounts().Apply(ctx, ns, name, desired, kube.ApplyOptions{DryRun: true})
 			var ce *kube.ConflictError
 			switch {
 			case errors.As(err, &ce):
@@ -91,22 +91,24 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 
 	settings, diags := plan.restart(ctx)
 	resp.Diagnostics.Append(diags...)
-	pods := kube.Pods{Client: r.data.kube, FieldManager: r.data.fieldManager}
-	// Pods are judged against the planned role: on a role change, pods
-	// with the old one are what apply recycles.
-	recycle, err := pods.Plan(ctx, ns, name, settings.selector, plan.expectation(time.Time{}), settings.strategy)
+	// Pods are judged against the planned annotations, not applied yet: on
+	// a role change, pods with the old one are what apply recycles.
+	recycle, _, err := conn.Pods().Plan(ctx, kube.RecycleOptions{
+		Namespace: ns, ServiceAccount: name, Selector: settings.Selector,
+		Expectation: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
+	})
 	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))
 		return
 	}
 	if !recycle.Empty() {
 		resp.Diagnostics.AddWarning("Apply Will Recycle Pods",
-			fmt.Sprintf("Pods of %s do not carry the credentials of %s. With restart strategy %q, apply will:\n%s",
-				object, plan.RoleARN.ValueString(), settings.strategy, recycle.Summary()))
+			fmt.Sprintf("Pods of %s do not carry the credentials of %s. With restart strategy %q, apply will, once the "+
+				"pod identity webhook shows in a dry run that new pods get the role (nothing is touched otherwise):\n%s"+
+				"Apply decides on a fresh look at the cluster and touches nothing else.",
+				object, plan.RoleARN.ValueString(), settings.Strategy, recycle.Summary()))
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
 	} else if len(recycle.LeftAlone) > 0 {
-		resp.Diagnostics.AddWarning("Pods Left Without Credentials",
-			fmt.Sprintf("These pods of %s do not carry the credentials of %s, and restart strategy %q leaves them alone:\n%s",
-				object, plan.RoleARN.ValueString(), settings.strategy, leftAloneList(recycle.LeftAlone)))
+		resp.Diagnostics.Append(podsLeftAlone(object, plan.RoleARN.ValueString(), settings.Strategy, recycle.LeftAlone))
 	}
 }

@@ -2,10 +2,8 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -16,10 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
-	"github.com/hashicorp/terraform-plugin-log/tflog"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
@@ -33,24 +28,30 @@ type restartModel struct {
 
 // restartSettings are the effective restart settings.
 type restartSettings struct {
-	strategy  kube.Strategy
-	selector  string
-	wait      bool
-	onDestroy bool
+	binding.Restart
+	OnDestroy bool
 }
 
-// maxRaceRetries bounds how often a replacement pod that came up without
-// credentials (the webhook's cache race) is recycled again.
-const maxRaceRetries = 3
+// bindingSpec is what apply and destroy do, from a plan or state.
+type bindingSpec struct {
+	binding.Spec
+	OnDestroy bool
+}
 
 var strategyDescriptions = map[kube.Strategy]string{
-	kube.StrategyRollout: "restart the owning Deployment, StatefulSet or DaemonSet as `kubectl rollout restart` does " +
-		"(respecting maxSurge/maxUnavailable); pods of a ReplicaSet without a Deployment are deleted one at a time; " +
-		"bare pods, Job pods and paused Deployments are left alone and named in a warning",
-	kube.StrategyEvict: "evict each stale pod through the Eviction API, respecting PodDisruptionBudgets " +
-		"(retried while a budget blocks it); bare pods are left alone",
-	kube.StrategyDelete: "delete every stale pod, as the AWS guide does. **Destructive for bare pods**: nothing re-creates them",
-	kube.StrategyNone:   "annotate only; plan and apply warn which pods stay without credentials",
+	kube.StrategyRollout: "restart each Deployment, StatefulSet and DaemonSet whose pods are all stale, as " +
+		"`kubectl rollout restart` does (respecting maxSurge/maxUnavailable), and wait as `kubectl rollout status` does " +
+		"(a Deployment past its progress deadline fails at once). Where a restart would touch pods that need none (a " +
+		"workload with some credentialed pods, or more pods than `pod_selector` shows), where the controller would not " +
+		"replace them (`OnDelete` StatefulSets and DaemonSets), and for ReplicaSets without a Deployment, the stale pods " +
+		"are deleted one at a time instead (a StatefulSet's from the highest ordinal down), each replacement Ready and " +
+		"credentialed before the next goes. Bare pods, Job pods, pods of paused Deployments, pods below a StatefulSet's " +
+		"`partition`, and pods of controllers the provider does not know are left alone and named in a warning",
+	kube.StrategyEvict: "evict each stale pod of a controller through the Eviction API, respecting PodDisruptionBudgets " +
+		"(retried while a budget blocks it, as `kubectl drain` does); bare pods are left alone",
+	kube.StrategyDelete: "delete every stale pod at once, as the AWS guide does. **Destructive for bare pods and Job pods**: " +
+		"nothing re-creates a bare pod",
+	kube.StrategyNone: "annotate only; plan and apply warn which pods stay without credentials",
 }
 
 func restartSchema() schema.SingleNestedAttribute {
@@ -78,9 +79,11 @@ func restartSchema() schema.SingleNestedAttribute {
 				Validators:          []validator.String{labelSelectorValidator{}},
 			},
 			"wait": schema.BoolAttribute{
-				MarkdownDescription: "Wait, within the resource's timeout, until recycled pods are replaced, Ready and carry the " +
-					"credentials. A replacement that comes up without them (the webhook had not seen the annotation yet) is " +
-					"recycled again, up to 3 times. Default `true`.",
+				MarkdownDescription: "Wait, within the resource's timeout, until what was restarted or replaced is Ready and " +
+					"carries the credentials; pods the recycle did not touch never hold it up. A replacement that comes up " +
+					"without the credentials anyway goes through the strategy again, up to 3 times. With `false`, apply " +
+					"returns once the last restart or replacement is requested (replacing pods one at a time still waits " +
+					"between them). Default `true`.",
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(true),
@@ -111,26 +114,34 @@ func stalePodsSchema() schema.ListNestedAttribute {
 }
 
 func (m serviceAccountBindingModel) restart(ctx context.Context) (restartSettings, diag.Diagnostics) {
-	s := restartSettings{strategy: kube.StrategyRollout, wait: true}
+	s := restartSettings{Restart: binding.Restart{Strategy: kube.StrategyRollout, Wait: true}}
 	if m.Restart.IsNull() || m.Restart.IsUnknown() {
 		return s, nil
 	}
 	var r restartModel
 	diags := m.Restart.As(ctx, &r, basetypes.ObjectAsOptions{})
 	if !r.Strategy.IsNull() {
-		s.strategy = kube.Strategy(r.Strategy.ValueString())
+		s.Strategy = kube.Strategy(r.Strategy.ValueString())
 	}
-	s.selector = r.PodSelector.ValueString()
+	s.Selector = r.PodSelector.ValueString()
 	if !r.Wait.IsNull() {
-		s.wait = r.Wait.ValueBool()
+		s.Wait = r.Wait.ValueBool()
 	}
-	s.onDestroy = r.OnDestroy.ValueBool()
+	s.OnDestroy = r.OnDestroy.ValueBool()
 	return s, diags
 }
 
-// expectation is what credentialed pods of this binding look like.
-func (m serviceAccountBindingModel) expectation(annotatedAt time.Time) kube.Expectation {
-	return kube.Expectation{RoleARN: m.RoleARN.ValueString(), Audience: m.Audience.ValueString(), AnnotatedAt: annotatedAt}
+// spec is what applying (or destroying) the model does to the cluster.
+func (m serviceAccountBindingModel) spec(ctx context.Context) (bindingSpec, diag.Diagnostics) {
+	settings, diags := m.restart(ctx)
+	return bindingSpec{
+		Spec: binding.Spec{
+			Namespace: m.Namespace.ValueString(), ServiceAccount: m.ServiceAccount.ValueString(),
+			Binding: m.binding(), ForceConflicts: m.ForceConflicts.ValueBool(),
+			CreateServiceAccount: m.CreateServiceAccount.ValueBool(), Restart: settings.Restart,
+		},
+		OnDestroy: settings.OnDestroy,
+	}, diags
 }
 
 func stalePodsValue(stale []kube.StalePod) types.List {
@@ -148,72 +159,12 @@ func unknownStalePods() types.List {
 	return types.ListUnknown(types.ObjectType{AttrTypes: stalePodAttrTypes})
 }
 
-// annotatedAt is when this provider last applied the ServiceAccount's
-// annotations, from managedFields.
-func annotatedAt(sa *corev1.ServiceAccount, manager string) time.Time {
-	for _, mf := range sa.ManagedFields {
-		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Time != nil {
-			return mf.Time.Time
-		}
-	}
-	return time.Time{}
-}
-
-// recycle runs the restart strategy after the annotations were applied and
-// returns the pods still stale. Errors name what is not done and why; the
-// caller still saves state, so the next plan shows the stale pods.
-func (r *serviceAccountBindingResource) recycle(ctx context.Context, m serviceAccountBindingModel, e kube.Expectation) ([]kube.StalePod, diag.Diagnostics) {
-	settings, diags := m.restart(ctx)
-	if diags.HasError() {
-		return nil, diags
-	}
-	ns, name := m.Namespace.ValueString(), m.ServiceAccount.ValueString()
-	pods := kube.Pods{Client: r.data.kube, FieldManager: r.data.fieldManager}
-	res, err := pods.Recycle(ctx, kube.RecycleOptions{
-		Namespace: ns, ServiceAccount: name, Selector: settings.selector,
-		Expectation: e, Strategy: settings.strategy, Wait: settings.wait, MaxRetries: maxRaceRetries,
-		Logf: func(format string, args ...any) {
-			tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
-		},
-	})
-	if len(res.Plan.LeftAlone) > 0 {
-		diags.AddWarning("Pods Left Without Credentials",
-			fmt.Sprintf("These pods of ServiceAccount %s/%s do not carry the role's credentials, and restart strategy %q leaves them alone:\n%s",
-				ns, name, settings.strategy, leftAloneList(res.Plan.LeftAlone)))
-	}
-	if err != nil {
-		diags.Append(recycleError(ns, name, settings.strategy, err))
-	}
-	return res.Remaining, diags
-}
-
 func leftAloneList(l []kube.LeftAlone) string {
 	var b strings.Builder
 	for _, p := range l {
 		fmt.Fprintf(&b, "  - %s: %s\n", p.Pod, p.Reason)
 	}
 	return b.String()
-}
-
-func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagnostic {
-	var notDone *kube.NotDoneError
-	switch {
-	case errors.Is(err, kube.ErrEvictionBlocked):
-		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Eviction Blocked",
-			fmt.Sprintf("ServiceAccount %s/%s is annotated, but evicting its stale pods kept failing until the timeout. "+
-				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
-				"pods in stale_pods, and apply tries again.\n\nError: %s", ns, name, err))
-	case errors.As(err, &notDone):
-		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Not Done Before the Timeout",
-			fmt.Sprintf("ServiceAccount %s/%s is annotated, but with restart strategy %q these were not done:\n  - %s\n\n"+
-				"The next plan lists the remaining pods in stale_pods, and apply recycles them again. If pods keep coming "+
-				"up without credentials, check that the pod identity webhook is running.\n\nError: %s",
-				ns, name, strategy, strings.Join(notDone.Pending, "\n  - "), notDone.Err))
-	default:
-		return diag.NewErrorDiagnostic("Unable to Recycle Pods",
-			fmt.Sprintf("ServiceAccount %s/%s is annotated, but recycling its pods failed. The next plan lists them in "+
-				"stale_pods, and apply tries again.\n\nError: %s", ns, name, err))
-	}
 }
 
 // labelSelectorValidator checks restart.pod_selector with the same parser

@@ -71,9 +71,12 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			"that run without the role's credentials (see `restart`) and waits until their replacements carry them.\n\n" +
 			"Refresh reports a changed or removed annotation, and pods still running without the credentials " +
 			"(`stale_pods`), as drift. Destroy removes only the annotations this binding set.\n\n" +
-			"When recycling fails during create (a timeout, an eviction a PodDisruptionBudget blocks), the annotation " +
-			"stays, the error names the pods and workloads not done, and Terraform marks the binding tainted: the next " +
-			"apply replaces it, which applies the annotation again and recycles what is still stale.",
+			"Before touching any pod, apply checks with a server-side dry-run pod that the pod identity webhook would " +
+			"inject the new role; if it would not, no pod is touched. When recycling does not finish (the webhook check " +
+			"fails, a timeout, an eviction a PodDisruptionBudget blocks, an interrupt), the annotations stay, state is " +
+			"saved with the pods still to recycle in `stale_pods`, and the next apply is an in-place update that " +
+			"recycles them: the binding is never replaced for it. Apply reports it as an error on update and as a " +
+			"warning on create (an error there would make Terraform taint the binding and replace it).",
 		Attributes: map[string]schema.Attribute{
 			// Required.
 			"namespace": schema.StringAttribute{

@@ -3,6 +3,7 @@ package kube
 import (
 	"encoding/csv"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,10 +14,17 @@ import (
 const (
 	EnvRoleARN               = "AWS_ROLE_ARN"
 	EnvWebIdentityTokenFile  = "AWS_WEB_IDENTITY_TOKEN_FILE"
+	EnvSTSRegionalEndpoints  = "AWS_STS_REGIONAL_ENDPOINTS"
 	TokenVolumeName          = "aws-iam-token"
 	DefaultAudience          = "sts.amazonaws.com"
 	SkipPodLabel             = "eks.amazonaws.com/skip-pod-identity-webhook"
 	SkipContainersAnnotation = "eks.amazonaws.com/skip-containers"
+	// MinTokenExpiration is the webhook's floor for token lifetimes.
+	MinTokenExpiration = int64(600)
+
+	// EnvContainerCredentialsFullURI is what the webhook injects for EKS Pod
+	// Identity, which it gives precedence over IRSA.
+	EnvContainerCredentialsFullURI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 )
 
 // Expectation is what a credentialed pod of a binding looks like.
@@ -26,9 +34,23 @@ type Expectation struct {
 	RoleARN string
 	// Audience of the token volume; empty means DefaultAudience.
 	Audience string
-	// AnnotatedAt is when the role annotation was last applied, to tell
-	// "created before the annotation" from "the webhook did not mutate it".
+	// STSRegionalEndpoints is the binding's sts-regional-endpoints
+	// annotation; nil leaves the variable to the webhook's flag.
+	STSRegionalEndpoints *bool
+	// TokenExpiration is the binding's token-expiration annotation in
+	// seconds; nil leaves the lifetime to the webhook's flag.
+	TokenExpiration *int64
+	// AnnotatedAt is when the annotations were last applied, by the API
+	// server's clock (managedFields), to tell "created before the
+	// annotation" from "the webhook did not mutate it". Zero means not
+	// applied yet: every pod predates it.
 	AnnotatedAt time.Time
+}
+
+// predates reports whether pod was created before the annotations were
+// applied. Creation timestamps have whole seconds.
+func (e Expectation) predates(pod *corev1.Pod) bool {
+	return e.AnnotatedAt.IsZero() || pod.CreationTimestamp.Time.Before(e.AnnotatedAt.Truncate(time.Second))
 }
 
 // Verdict is the outcome of inspecting one pod.
@@ -39,6 +61,9 @@ type Verdict struct {
 	// Recyclable is false when re-creating the pod cannot help: a
 	// container presets the variables, which the webhook never overrides.
 	Recyclable bool
+	// PodIdentity is set when EKS Pod Identity credentials the pod: the
+	// webhook gives them precedence, so no recycling yields IRSA.
+	PodIdentity bool
 }
 
 // Inspect decides whether pod carries the credentials e describes. A pod is
@@ -77,6 +102,13 @@ func Inspect(pod *corev1.Pod, e Expectation) Verdict {
 			continue
 		}
 		checked++
+		if hasEnv(c, EnvContainerCredentialsFullURI) {
+			return Verdict{
+				Reason: fmt.Sprintf("container %s is credentialed by EKS Pod Identity (%s), which the webhook gives precedence over IRSA; "+
+					"delete the Pod Identity association of the ServiceAccount to use the role", c.Name, EnvContainerCredentialsFullURI),
+				PodIdentity: true,
+			}
+		}
 		role, hasRole := envValue(c, EnvRoleARN)
 		_, hasFile := envValue(c, EnvWebIdentityTokenFile)
 		mounted := hasMount(c)
@@ -103,11 +135,61 @@ func Inspect(pod *corev1.Pod, e Expectation) Verdict {
 		}
 		return Verdict{Reason: fmt.Sprintf("token audience is %s, not %s", got, audience), Recyclable: true}
 	}
+	if reason, stale := tokenExpirationDiffers(pod, e); stale {
+		return Verdict{Reason: reason, Recyclable: true}
+	}
+	if reason, stale := regionalSTSDiffers(pod, containers, skipped, e); stale {
+		return Verdict{Reason: reason, Recyclable: true}
+	}
 	return Verdict{Credentialed: true}
 }
 
+// tokenExpirationDiffers compares the token volume's lifetime with what the
+// webhook would set now: the pod's own annotation over the binding's, raised
+// to the webhook's floor.
+func tokenExpirationDiffers(pod *corev1.Pod, e Expectation) (string, bool) {
+	if e.TokenExpiration == nil {
+		return "", false
+	}
+	want := *e.TokenExpiration
+	if v, ok := pod.Annotations[TokenExpirationAnnotation]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			want = n
+		}
+	}
+	want = max(want, MinTokenExpiration)
+	got := tokenExpiration(pod)
+	if got == want {
+		return "", false
+	}
+	return fmt.Sprintf("token expiration is %ds, not %ds", got, want), true
+}
+
+// regionalSTSDiffers compares AWS_STS_REGIONAL_ENDPOINTS with the binding.
+// With true the webhook adds it to every container that lacks it. With false
+// it adds nothing, but a container may set the variable itself, so only a
+// pod created before the annotation changed counts as stale for having it.
+func regionalSTSDiffers(pod *corev1.Pod, containers []corev1.Container, skipped map[string]bool, e Expectation) (string, bool) {
+	if e.STSRegionalEndpoints == nil {
+		return "", false
+	}
+	for _, c := range containers {
+		if skipped[c.Name] {
+			continue
+		}
+		_, has := envValue(c, EnvSTSRegionalEndpoints)
+		switch {
+		case *e.STSRegionalEndpoints && !has:
+			return fmt.Sprintf("container %s has no %s; the binding asks for the regional STS endpoint", c.Name, EnvSTSRegionalEndpoints), true
+		case !*e.STSRegionalEndpoints && has && e.predates(pod):
+			return fmt.Sprintf("container %s still has %s from before the binding turned regional endpoints off", c.Name, EnvSTSRegionalEndpoints), true
+		}
+	}
+	return "", false
+}
+
 func notMutatedReason(pod *corev1.Pod, e Expectation) string {
-	if !e.AnnotatedAt.IsZero() && pod.CreationTimestamp.Time.Before(e.AnnotatedAt.Truncate(time.Second)) {
+	if e.predates(pod) {
 		return "created before the role annotation"
 	}
 	return "not mutated by the pod identity webhook (it was down, or had not seen the annotation yet)"
@@ -148,6 +230,20 @@ func hasMount(c corev1.Container) bool {
 		}
 	}
 	return false
+}
+
+func tokenExpiration(pod *corev1.Pod) int64 {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name != TokenVolumeName || v.Projected == nil {
+			continue
+		}
+		for _, s := range v.Projected.Sources {
+			if s.ServiceAccountToken != nil && s.ServiceAccountToken.ExpirationSeconds != nil {
+				return *s.ServiceAccountToken.ExpirationSeconds
+			}
+		}
+	}
+	return 0
 }
 
 func tokenAudience(pod *corev1.Pod) string {

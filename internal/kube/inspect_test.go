@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 const (
@@ -38,6 +39,16 @@ func testPod(created time.Time, containers ...corev1.Container) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: "p", CreationTimestamp: metav1.NewTime(created)},
 		Spec:       corev1.PodSpec{Containers: containers, Volumes: []corev1.Volume{tokenVolume(DefaultAudience)}},
 	}
+}
+
+func withExpiration(p *corev1.Pod, seconds int64) *corev1.Pod {
+	p.Spec.Volumes[0].Projected.Sources[0].ServiceAccountToken.ExpirationSeconds = &seconds
+	return p
+}
+
+func withEnv(p *corev1.Pod, name, value string) *corev1.Pod {
+	p.Spec.Containers[0].Env = append(p.Spec.Containers[0].Env, corev1.EnvVar{Name: name, Value: value})
+	return p
 }
 
 func TestInspect(t *testing.T) {
@@ -115,6 +126,42 @@ func TestInspect(t *testing.T) {
 				p.Spec.Volumes = nil
 				return p
 			}(), e: want, recyclable: true, reasonContains: "has no aws-iam-token token volume",
+		},
+		{
+			name: "EKS Pod Identity takes precedence", pod: testPod(after, corev1.Container{
+				Name: "app", Env: []corev1.EnvVar{{Name: EnvContainerCredentialsFullURI, Value: "http://169.254.170.23/v1/credentials"}},
+			}), e: want, reasonContains: "EKS Pod Identity",
+		},
+		{
+			name: "token expiration differs from the binding's", pod: testPod(after, mutated("app", roleA)),
+			e: Expectation{RoleARN: roleA, TokenExpiration: ptr.To[int64](3600)}, recyclable: true, reasonContains: "token expiration is 86400s, not 3600s",
+		},
+		{
+			name: "token expiration below the floor is raised", pod: withExpiration(testPod(after, mutated("app", roleA)), 600),
+			e: Expectation{RoleARN: roleA, TokenExpiration: ptr.To[int64](60)}, credentialed: true,
+		},
+		{
+			name: "the pod's own token expiration wins", pod: func() *corev1.Pod {
+				p := withExpiration(testPod(after, mutated("app", roleA)), 7200)
+				p.Annotations = map[string]string{TokenExpirationAnnotation: "7200"}
+				return p
+			}(), e: Expectation{RoleARN: roleA, TokenExpiration: ptr.To[int64](3600)}, credentialed: true,
+		},
+		{
+			name: "regional STS asked for, missing", pod: testPod(after, mutated("app", roleA)),
+			e: Expectation{RoleARN: roleA, STSRegionalEndpoints: ptr.To(true), AnnotatedAt: annotated}, recyclable: true, reasonContains: "has no AWS_STS_REGIONAL_ENDPOINTS",
+		},
+		{
+			name: "regional STS turned off, pod from before", pod: withEnv(testPod(before, mutated("app", roleA)), EnvSTSRegionalEndpoints, "regional"),
+			e: Expectation{RoleARN: roleA, STSRegionalEndpoints: ptr.To(false), AnnotatedAt: annotated}, recyclable: true, reasonContains: "still has AWS_STS_REGIONAL_ENDPOINTS",
+		},
+		{
+			name: "regional STS off, pod from after sets it itself", pod: withEnv(testPod(after, mutated("app", roleA)), EnvSTSRegionalEndpoints, "regional"),
+			e: Expectation{RoleARN: roleA, STSRegionalEndpoints: ptr.To(false), AnnotatedAt: annotated}, credentialed: true,
+		},
+		{
+			name: "not applied yet: every pod predates it", pod: testPod(after, corev1.Container{Name: "app"}),
+			e: Expectation{RoleARN: roleA}, recyclable: true, reasonContains: "created before the role annotation",
 		},
 		{name: "after destroy: no role is right", pod: testPod(after, corev1.Container{Name: "app"}), e: Expectation{}, credentialed: true},
 		{

@@ -1,0 +1,193 @@
+// Package binding is what one irsa_service_account_binding does to a
+// cluster, without Terraform: make sure the ServiceAccount is there,
+// annotate it, check that the pod identity webhook would credential new pods
+// (the gate), recycle the stale pods, and report what is still stale.
+//
+// The order is the safety argument. Nothing is touched before the annotation
+// is in place; no pod is touched before the gate passes; and once the
+// annotation is in place, every outcome, a failure or a cancel included,
+// ends with a fresh look at the pods, so the caller can save state that
+// lets the next apply converge in place.
+package binding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+)
+
+const (
+	// DefaultGateTimeout is how long the webhook may take to show the new
+	// annotations in a dry-run pod. Its informer sees a change in well
+	// under a second; a webhook that needs longer is down or behind.
+	DefaultGateTimeout = 20 * time.Second
+	// MaxRaceRetries bounds how often replacements that came up without
+	// credentials go through planning again.
+	MaxRaceRetries = 3
+	// reportTimeout bounds the last look at the pods, which runs even
+	// after the operation's own context ended.
+	reportTimeout = 15 * time.Second
+)
+
+// Spec is a binding's desired state.
+type Spec struct {
+	Namespace      string
+	ServiceAccount string
+	Binding        kube.Binding
+	// ForceConflicts takes the annotations over from other managers.
+	ForceConflicts bool
+	// CreateServiceAccount creates the ServiceAccount when it is missing.
+	CreateServiceAccount bool
+	Restart              Restart
+}
+
+// Restart is how stale pods are recycled.
+type Restart struct {
+	Strategy kube.Strategy
+	Selector string
+	Wait     bool
+	// GateTimeout overrides DefaultGateTimeout; negative skips the gate.
+	GateTimeout time.Duration
+}
+
+// Outcome is what Apply did and found.
+type Outcome struct {
+	// Created is set when Apply created the ServiceAccount.
+	Created bool
+	// Annotated is set once the annotations are in place: from then on
+	// the caller must save state, whatever the error says.
+	Annotated bool
+	// AnnotatedAt is when the annotations were last applied, by the API
+	// server's clock.
+	AnnotatedAt time.Time
+	Recycle     kube.RecycleResult
+	// Stale are the pods still without the role's credentials.
+	Stale []kube.StalePod
+}
+
+// NotFoundError is a ServiceAccount that does not exist while the binding
+// may not create it.
+type NotFoundError struct{ Namespace, Name string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("ServiceAccount %s/%s not found", e.Namespace, e.Name)
+}
+
+// Binder applies bindings through one connection.
+type Binder struct {
+	Conn kube.Conn
+	Logf func(format string, args ...any)
+}
+
+// Apply annotates the ServiceAccount, then recycles its stale pods. With
+// Outcome.Annotated unset, nothing changed and the error says why; with it
+// set, the error (if any) is about recycling and Outcome.Stale says what is
+// left.
+func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
+	var out Outcome
+	sas := b.Conn.ServiceAccounts()
+	_, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
+	switch {
+	case apierrors.IsNotFound(err) && spec.CreateServiceAccount:
+		out.Created = true
+	case apierrors.IsNotFound(err):
+		return out, &NotFoundError{spec.Namespace, spec.ServiceAccount}
+	case err != nil:
+		return out, fmt.Errorf("read ServiceAccount: %w", err)
+	}
+
+	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
+	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, spec.Binding.Annotations(), kube.ApplyOptions{Force: spec.ForceConflicts})
+	if err != nil {
+		out.Created = false
+		return out, err
+	}
+	out.Annotated = true
+	out.AnnotatedAt = AnnotatedAt(sa, b.Conn.FieldManager)
+
+	e := spec.Binding.Expectation(out.AnnotatedAt)
+	out.Recycle, err = b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
+	out.Stale = b.report(ctx, spec, e, out.Recycle.Plan)
+	return out, err
+}
+
+// Recycle recycles the pods against e without annotating: destroy's
+// on_destroy, where e names no role.
+func (b Binder) Recycle(ctx context.Context, spec Spec, e kube.Expectation) (kube.RecycleResult, []kube.StalePod, error) {
+	spec.Restart.GateTimeout = -1
+	res, err := b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
+	return res, b.report(ctx, spec, e, res.Plan), err
+}
+
+func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOptions {
+	gate := spec.Restart.GateTimeout
+	switch {
+	case gate == 0:
+		gate = DefaultGateTimeout
+	case gate < 0:
+		gate = 0
+	}
+	return kube.RecycleOptions{
+		Namespace: spec.Namespace, ServiceAccount: spec.ServiceAccount, Selector: spec.Restart.Selector,
+		Expectation: e, Strategy: spec.Restart.Strategy, Wait: spec.Restart.Wait,
+		MaxRetries: MaxRaceRetries, GateTimeout: gate, Logf: b.logf,
+	}
+}
+
+// report takes the last look at the pods, under its own short deadline so
+// that a timeout or a cancel of the operation still ends with the truth.
+// When even that fails, every pod the plan named counts as stale, so the
+// next plan looks again.
+func (b Binder) report(ctx context.Context, spec Spec, e kube.Expectation, plan kube.RecyclePlan) []kube.StalePod {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+	defer cancel()
+	pods, err := b.Conn.Pods().ForServiceAccount(ctx, spec.Namespace, spec.ServiceAccount, spec.Restart.Selector)
+	if err == nil {
+		return kube.Stale(pods, e)
+	}
+	reason := "not checked after recycling: " + err.Error()
+	var stale []kube.StalePod
+	for _, r := range plan.Restart {
+		for _, name := range r.Pods {
+			stale = append(stale, kube.StalePod{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}, Reason: reason, Recyclable: true})
+		}
+	}
+	for _, g := range plan.Replace {
+		for _, pod := range g.Pods {
+			stale = append(stale, kube.StalePod{Pod: pod, Reason: reason, Recyclable: true})
+		}
+	}
+	return stale
+}
+
+func (b Binder) logf(format string, args ...any) {
+	if b.Logf != nil {
+		b.Logf(format, args...)
+	}
+}
+
+// AnnotatedAt is when manager last applied the ServiceAccount's
+// annotations, from managedFields: the API server's clock, not ours.
+func AnnotatedAt(sa *corev1.ServiceAccount, manager string) time.Time {
+	if sa == nil {
+		return time.Time{}
+	}
+	for _, mf := range sa.ManagedFields {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Time != nil {
+			return mf.Time.Time
+		}
+	}
+	return time.Time{}
+}
+
+// IsCanceled reports an error caused by the operation's context ending.
+func IsCanceled(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

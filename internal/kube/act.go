@@ -1,0 +1,168 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
+)
+
+// The acts of a recycle: each touches exactly one workload or one pod the
+// plan names.
+
+// restartedAtAnnotation is what `kubectl rollout restart` sets.
+const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+
+// ErrEvictionBlocked is wrapped by the error of an eviction that a
+// PodDisruptionBudget kept refusing until the timeout.
+var ErrEvictionBlocked = errors.New("eviction blocked by a PodDisruptionBudget")
+
+// transientBackoff paces retries of calls that failed for a reason that
+// passes: the API server overloaded (429, 5xx) or the connection dropped.
+// Six tries over about eight seconds.
+var transientBackoff = wait.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 6}
+
+// IsTransient reports an error worth retrying as it is.
+func IsTransient(err error) bool {
+	return apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err) ||
+		utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err) || utilnet.IsProbableEOF(err)
+}
+
+// onTransient runs fn, retrying it while it fails transiently and ctx lasts.
+// A context that ended stops it before the next call.
+func onTransient(ctx context.Context, fn func() error) error {
+	return retry.OnError(transientBackoff, func(err error) bool { return ctx.Err() == nil && IsTransient(err) }, func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn()
+	})
+}
+
+// restart does what `kubectl rollout restart` does: a new pod-template
+// annotation, which rolls the workload with its own surge and availability
+// settings.
+func (p Pods) restart(ctx context.Context, namespace string, w Workload, now time.Time) error {
+	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, restartedAtAnnotation, now.Format(time.RFC3339))
+	opts := metav1.PatchOptions{FieldManager: p.FieldManager}
+	apps := p.Client.AppsV1()
+	return onTransient(ctx, func() error {
+		var err error
+		switch w.Kind {
+		case KindDeployment:
+			_, err = apps.Deployments(namespace).Patch(ctx, w.Name, types.StrategicMergePatchType, patch, opts)
+		case KindStatefulSet:
+			_, err = apps.StatefulSets(namespace).Patch(ctx, w.Name, types.StrategicMergePatchType, patch, opts)
+		case KindDaemonSet:
+			_, err = apps.DaemonSets(namespace).Patch(ctx, w.Name, types.StrategicMergePatchType, patch, opts)
+		default:
+			err = fmt.Errorf("cannot restart %s", w)
+		}
+		return err
+	})
+}
+
+// removePod deletes or (strategy evict) evicts one pod, with its UID as a
+// precondition: a pod re-created under the same name (a StatefulSet's) is
+// never the one removed. A pod already gone is not an error.
+func (p Pods) removePod(ctx context.Context, strategy Strategy, pod *corev1.Pod, logf func(string, ...any)) error {
+	if strategy == StrategyEvict {
+		logf("evicting pod %s", pod.Name)
+		return p.evict(ctx, pod, logf)
+	}
+	logf("deleting pod %s", pod.Name)
+	err := onTransient(ctx, func() error {
+		return p.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{UID: &pod.UID},
+		})
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete pod %s: %w", pod.Name, err)
+	}
+	return nil
+}
+
+// evictionBackoff paces retries of an eviction a budget blocks: from 1 s,
+// doubling up to kubectl drain's 5 s, until the context ends.
+var evictionBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Cap: 5 * time.Second, Steps: math.MaxInt32}
+
+// evict posts an Eviction, which respects PodDisruptionBudgets. 429 means a
+// budget blocks it now: retry with backoff, as kubectl drain does, until the
+// context ends. Other transient failures are retried the same way.
+func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...any)) error {
+	eviction := &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}},
+	}
+	var lastErr error
+	blocked := false
+	err := wait.ExponentialBackoffWithContext(ctx, evictionBackoff, func(ctx context.Context) (bool, error) {
+		lastErr = p.Client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction)
+		switch {
+		case lastErr == nil || apierrors.IsNotFound(lastErr) || apierrors.IsConflict(lastErr):
+			return true, nil
+		case apierrors.IsTooManyRequests(lastErr):
+			blocked = true
+			logf("eviction of pod %s blocked by a PodDisruptionBudget; retrying", pod.Name)
+			return false, nil
+		case blocked && ctx.Err() != nil:
+			// The timeout cut the last try short: the budget is still why.
+			return false, ctx.Err()
+		case IsTransient(lastErr):
+			return false, nil
+		default:
+			return false, lastErr
+		}
+	})
+	if err == nil {
+		return nil
+	}
+	if blocked && (apierrors.IsTooManyRequests(lastErr) || ctx.Err() != nil) {
+		budgets := p.budgetsFor(context.WithoutCancel(ctx), pod)
+		return fmt.Errorf("evict pod %s: %w %s until the timeout: %w", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
+	}
+	if lastErr != nil {
+		return fmt.Errorf("evict pod %s: %w", pod.Name, lastErr)
+	}
+	return fmt.Errorf("evict pod %s: %w", pod.Name, err)
+}
+
+// budgetsFor names the PodDisruptionBudgets whose selector matches pod.
+func (p Pods) budgetsFor(ctx context.Context, pod *corev1.Pod) []string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	list, err := p.Client.PolicyV1().PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return []string{"(could not list PodDisruptionBudgets: " + err.Error() + ")"}
+	}
+	var names []string
+	for _, pdb := range list.Items {
+		sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		desc := "PodDisruptionBudget " + pdb.Name
+		if pdb.Spec.MinAvailable != nil {
+			desc += " (minAvailable " + pdb.Spec.MinAvailable.String() + ")"
+		} else if pdb.Spec.MaxUnavailable != nil {
+			desc += " (maxUnavailable " + pdb.Spec.MaxUnavailable.String() + ")"
+		}
+		names = append(names, desc)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,167 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// target is something a recycle touched and waits for: a restarted
+// workload, or pods removed from a workload (or from nothing, for bare and
+// Job pods under strategy delete).
+type target struct {
+	workload Workload
+	restart  bool
+	// gone are the pods removed, which must disappear.
+	gone []*corev1.Pod
+	// want is how many live pods of the ServiceAccount the workload had
+	// when the plan was made; it must have as many again.
+	want int
+}
+
+func (r *recycler) newTarget(w Workload, restart bool, gone []*corev1.Pod) *target {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &target{workload: w, restart: restart, gone: gone, want: len(r.owners.Info(w).Pods)}
+}
+
+// waitFor polls, one LIST per round (and one GET per restarted workload),
+// until every target is done: a restarted workload rolled out as `kubectl
+// rollout status` judges it, removed pods gone, and the workload's
+// replacements Ready and credentialed. Pods the recycle did not touch never
+// hold it up. A replacement without credentials re-enters planning.
+func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
+	o := r.o
+	retries := 0
+	var pending, lastPending []string
+	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
+		pending = pending[:0]
+		pods, err := r.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
+		if err != nil {
+			if IsTransient(err) {
+				pending = append(pending, "listing pods: "+err.Error())
+				return false, nil
+			}
+			return false, err
+		}
+		live := map[types.UID]bool{}
+		byWorkload := map[Workload][]*corev1.Pod{}
+		for i := range pods {
+			live[pods[i].UID] = true
+			w := r.workloadOf(ctx, &pods[i])
+			byWorkload[w] = append(byWorkload[w], &pods[i])
+		}
+		var raced []StalePod
+		for _, t := range targets {
+			if t.restart {
+				done, why, err := r.rolloutStatus(ctx, o.Namespace, t.workload)
+				var failed *RolloutFailedError
+				switch {
+				case errors.As(err, &failed):
+					return false, err
+				case err != nil && IsTransient(err):
+					pending = append(pending, fmt.Sprintf("%s: %v", t.workload, err))
+				case err != nil:
+					return false, err
+				case !done:
+					pending = append(pending, fmt.Sprintf("%s: %s", t.workload, why))
+				}
+			}
+			for _, g := range t.gone {
+				if live[g.UID] {
+					pending = append(pending, fmt.Sprintf("pod %s: waiting for it to go", g.Name))
+				}
+			}
+			if t.workload.IsZero() {
+				continue
+			}
+			mine := byWorkload[t.workload]
+			if len(mine) < t.want {
+				pending = append(pending, fmt.Sprintf("%s: %d of %d pods", t.workload, len(mine), t.want))
+			}
+			for _, pod := range mine {
+				if r.owners.Before[pod.UID] {
+					continue // not a replacement: the rollout status covers it
+				}
+				v := Inspect(pod, o.Expectation)
+				switch {
+				case !v.Credentialed && v.Recyclable:
+					raced = append(raced, StalePod{Pod: pod, Reason: v.Reason, Recyclable: true})
+					pending = append(pending, fmt.Sprintf("pod %s: %s", pod.Name, v.Reason))
+				case !v.Credentialed:
+					// Recycling cannot fix it; stale_pods reports it.
+				case !podReady(pod):
+					pending = append(pending, fmt.Sprintf("pod %s: not Ready", pod.Name))
+				}
+			}
+		}
+		if len(raced) > 0 {
+			if retries >= o.MaxRetries {
+				return false, fmt.Errorf("%d replacement pods came up without credentials after %d re-recycles", len(raced), retries)
+			}
+			retries++
+			if err := r.reenter(ctx, raced, retries); err != nil {
+				return false, err
+			}
+			return false, nil
+		}
+		if len(pending) > 0 {
+			o.Logf("waiting: %s", strings.Join(pending, "; "))
+		}
+		lastPending = append(lastPending[:0], pending...)
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		var failed *RolloutFailedError
+		if errors.As(err, &failed) {
+			return err
+		}
+		// The last complete look says what is not done; a look the
+		// timeout cut short may have seen only part of it.
+		if len(lastPending) == 0 {
+			lastPending = pending
+		}
+		return &NotDoneError{Pending: append([]string(nil), lastPending...), Err: err}
+	}
+	return nil
+}
+
+// reenter sends replacements that came up without credentials (the webhook
+// missed them: its cache lagged, or it was away) through planning again.
+// They belong to workloads this recycle touched, so the plan can only name
+// them, and they go through the strategy: evicted under evict, so budgets
+// hold.
+func (r *recycler) reenter(ctx context.Context, raced []StalePod, round int) error {
+	r.mu.Lock()
+	plan := PlanRecycle(raced, r.o.Strategy, r.owners)
+	r.mu.Unlock()
+	for _, rs := range plan.Restart {
+		// All of a workload's replacements missed the credentials.
+		r.o.Logf("%s came up without credentials; restarting it again (%d/%d)", rs.Workload, round, r.o.MaxRetries)
+		if err := r.restart(ctx, r.o.Namespace, rs.Workload, timeNow()); err != nil {
+			return fmt.Errorf("restart %s: %w", rs.Workload, err)
+		}
+		r.noteRetried(rs.Pods...)
+	}
+	for _, g := range plan.Replace {
+		for _, pod := range g.Pods {
+			r.o.Logf("pod %s came up without credentials; replacing it again (%d/%d)", pod.Name, round, r.o.MaxRetries)
+			if err := r.removePod(ctx, r.o.Strategy, pod, r.o.Logf); err != nil {
+				return err
+			}
+			r.noteRetried(pod.Name)
+		}
+	}
+	return nil
+}
+
+func (r *recycler) noteRetried(names ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retried = append(r.retried, names...)
+}

@@ -47,6 +47,10 @@ type WorkloadInfo struct {
 	// Partition is a StatefulSet's rolling-update partition: only
 	// ordinals at or above it are rolled.
 	Partition int32
+	// RollingOut is a rollout already in progress (an earlier apply that
+	// was interrupted, or someone else's): it replaces the old pods by
+	// itself, so the recycle waits for it instead of acting.
+	RollingOut bool
 	// Pods are the names of the workload's live pods that run as the
 	// ServiceAccount (and match the selector), stale or not.
 	Pods []string
@@ -148,13 +152,17 @@ func (p Pods) workloadInfo(ctx context.Context, namespace string, w Workload) (*
 	case KindDeployment:
 		var d *appsv1.Deployment
 		if d, err = apps.Deployments(namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
-			info = &WorkloadInfo{Template: &d.Spec.Template, Replicas: replicas(d.Spec.Replicas), Paused: d.Spec.Paused}
+			st := d.Status
+			info = &WorkloadInfo{Template: &d.Spec.Template, Replicas: replicas(d.Spec.Replicas), Paused: d.Spec.Paused,
+				RollingOut: d.Generation > st.ObservedGeneration || st.UpdatedReplicas < replicas(d.Spec.Replicas) || st.Replicas > st.UpdatedReplicas}
 		}
 	case KindStatefulSet:
 		var s *appsv1.StatefulSet
 		if s, err = apps.StatefulSets(namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
 			info = &WorkloadInfo{Template: &s.Spec.Template, Replicas: replicas(s.Spec.Replicas),
 				OnDelete: s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType}
+			// Not "ready": a pod that is merely unhealthy is no rollout.
+			info.RollingOut = !info.OnDelete && (s.Generation > s.Status.ObservedGeneration || s.Status.UpdateRevision != s.Status.CurrentRevision)
 			if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
 				info.Partition = *ru.Partition
 			}
@@ -164,6 +172,7 @@ func (p Pods) workloadInfo(ctx context.Context, namespace string, w Workload) (*
 		if ds, err = apps.DaemonSets(namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
 			info = &WorkloadInfo{Template: &ds.Spec.Template, Replicas: ds.Status.DesiredNumberScheduled,
 				OnDelete: ds.Spec.UpdateStrategy.Type == appsv1.OnDeleteDaemonSetStrategyType}
+			info.RollingOut = !info.OnDelete && (ds.Generation > ds.Status.ObservedGeneration || ds.Status.UpdatedNumberScheduled < ds.Status.DesiredNumberScheduled)
 		}
 	default:
 		return &WorkloadInfo{}, nil

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +51,9 @@ type RecyclePlan struct {
 type Restart struct {
 	Workload Workload
 	Pods     []string
+	// InProgress is a rollout already under way: it is waited for, not
+	// started again.
+	InProgress bool
 }
 
 // Replacement is a set of pods replaced one by one.
@@ -171,9 +173,19 @@ func PlanRecycle(stale []StalePod, strategy Strategy, owners Owners) RecyclePlan
 	}
 
 	// Only what is stale is touched: a workload with pods that need no
-	// recycling gets just its stale pods replaced, one at a time.
+	// recycling gets just its stale pods replaced, one at a time. A rollout
+	// already under way replaces its old pods by itself: wait for it.
 	for w, pods := range candidates {
 		info := owners.Info(w)
+		if info.RollingOut {
+			r := Restart{Workload: w, InProgress: true}
+			for _, pod := range pods {
+				r.Pods = append(r.Pods, pod.Name)
+			}
+			sort.Strings(r.Pods)
+			plan.Restart = append(plan.Restart, r)
+			continue
+		}
 		inScope := 0
 		for _, name := range info.Pods {
 			if w.Kind != KindStatefulSet || ordinal(name) >= int(info.Partition) {
@@ -238,6 +250,10 @@ func (p RecyclePlan) Summary() string {
 	}
 	var b strings.Builder
 	for _, r := range p.Restart {
+		if r.InProgress {
+			fmt.Fprintf(&b, "  - wait for the rollout of %s already under way, which replaces its stale pods %s\n", r.Workload, strings.Join(r.Pods, ", "))
+			continue
+		}
 		fmt.Fprintf(&b, "  - restart %s, as kubectl rollout restart does (stale pods: %s)\n", r.Workload, strings.Join(r.Pods, ", "))
 	}
 	for _, g := range p.Replace {
@@ -258,18 +274,4 @@ func (p RecyclePlan) Summary() string {
 		fmt.Fprintf(&b, "  - leave pod %s alone: %s\n", l.Pod, l.Reason)
 	}
 	return b.String()
-}
-
-// Names lists every pod the plan replaces and every workload it restarts.
-func (p RecyclePlan) Names() []string {
-	var out []string
-	for _, r := range p.Restart {
-		out = append(out, r.Workload.String())
-	}
-	for _, g := range p.Replace {
-		for _, pod := range g.Pods {
-			out = append(out, "Pod/"+pod.Name)
-		}
-	}
-	return slices.Sorted(slices.Values(out))
 }

@@ -172,6 +172,11 @@ func (r *recycler) run(ctx context.Context) error {
 	o := r.o
 	var targets []*target
 	for _, rs := range r.plan.Restart {
+		if rs.InProgress {
+			o.Logf("waiting for the rollout of %s already under way, which replaces its pods %s", rs.Workload, strings.Join(rs.Pods, ", "))
+			targets = append(targets, r.newTarget(rs.Workload, true, nil))
+			continue
+		}
 		o.Logf("restarting %s, whose pods %s run without the role's credentials", rs.Workload, strings.Join(rs.Pods, ", "))
 		if err := r.restart(ctx, o.Namespace, rs.Workload, timeNow()); err != nil {
 			return fmt.Errorf("restart %s: %w", rs.Workload, err)

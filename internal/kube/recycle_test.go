@@ -393,3 +393,44 @@ func TestRecycle_unrelatedPodsNeverBlock(t *testing.T) {
 		t.Errorf("the unrelated pod: %v", err)
 	}
 }
+
+// A rollout already under way (an apply interrupted mid-recycle, or
+// someone else's) replaces the old pods by itself: the recycle waits for it
+// rather than starting another or deleting pods under it.
+func TestRecycle_waitsForARolloutAlreadyUnderWay(t *testing.T) {
+	t.Parallel()
+	c := newFakeCluster(t)
+	c.deployment("api", 2, func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 })
+	c.webhookRole = roleA
+	c.onList(3, func() {
+		// The Deployment controller finishes the rollout.
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for name := range map[string]bool{"api-1-a": true, "api-1-b": true} {
+			if err := c.remove(name); err != nil {
+				t.Error(err)
+			}
+		}
+		obj, err := c.client.Tracker().Get(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, testNS, "api")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		d := obj.(*appsv1.Deployment)
+		d.Status.UpdatedReplicas = 2
+		if err := c.client.Tracker().Update(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, d, testNS); err != nil {
+			t.Error(err)
+		}
+	})
+	res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Plan.Restart) != 1 || !res.Plan.Restart[0].InProgress {
+		t.Errorf("plan = %+v, want to wait for the rollout under way", res.Plan.Restart)
+	}
+	if got := c.Events(); len(got) != 0 {
+		t.Errorf("events = %v, want none: the rollout under way does the work", got)
+	}
+	allCredentialed(t, c)
+}

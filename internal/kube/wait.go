@@ -19,15 +19,21 @@ type target struct {
 	restart  bool
 	// gone are the pods removed, which must disappear.
 	gone []*corev1.Pod
-	// want is how many live pods of the ServiceAccount the workload had
-	// when the plan was made; it must have as many again.
+	// want is how many live pods of the ServiceAccount the workload must
+	// have again: as many as when the plan was made, surge pods of a
+	// rollout under way not counted.
 	want int
 }
 
 func (r *recycler) newTarget(w Workload, restart bool, gone []*corev1.Pod) *target {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return &target{workload: w, restart: restart, gone: gone, want: len(r.owners.Info(w).Pods)}
+	info := r.owners.Info(w)
+	want := len(info.Pods)
+	if info.Replicas > 0 {
+		want = min(want, int(info.Replicas))
+	}
+	return &target{workload: w, restart: restart, gone: gone, want: want}
 }
 
 // waitFor polls, one LIST per round (and one GET per restarted workload),
@@ -125,6 +131,9 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 		// timeout cut short may have seen only part of it.
 		if len(lastPending) == 0 {
 			lastPending = pending
+		}
+		if len(lastPending) == 0 {
+			lastPending = []string{"nothing checked yet"}
 		}
 		return &NotDoneError{Pending: append([]string(nil), lastPending...), Err: err}
 	}

@@ -148,6 +148,11 @@ func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagn
 			fmt.Sprintf("%s is annotated, but the rollout of %s failed: it %s. Waiting longer will not help: fix the workload "+
 				"(kubectl rollout status and kubectl describe show why), then apply again; the next plan lists the pods still "+
 				"without credentials in stale_pods.", object, failed.Workload, failed.Reason))
+	case errors.Is(err, context.Canceled):
+		return diag.NewErrorDiagnostic("Recycling Interrupted",
+			fmt.Sprintf("%s is annotated, but recycling its pods was interrupted. A rollout already started goes on by "+
+				"itself; nothing else was started. The next plan lists the pods still without credentials in stale_pods, "+
+				"and apply finishes the job (waiting for a rollout under way instead of starting another).", object))
 	case errors.Is(err, kube.ErrEvictionBlocked):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Eviction Blocked",
 			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+

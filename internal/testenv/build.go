@@ -45,7 +45,7 @@ func EnsureKubectl(ctx context.Context, log io.Writer) (string, error) {
 	if path, err := exec.LookPath("kubectl"); err == nil {
 		return path, nil
 	}
-	root, err := findRoot()
+	root, err := FindRoot()
 	if err != nil {
 		return "", err
 	}
@@ -279,8 +279,8 @@ func writeKwokStages(ctx context.Context, moduleDir, outDir string) error {
 	return os.WriteFile(filepath.Join(outDir, "stages.yaml"), []byte(strings.Join(docs, "\n---\n")+"\n"), 0o644)
 }
 
-// findRoot walks up from the working directory to the provider's module root.
-func findRoot() (string, error) {
+// FindRoot walks up from the working directory to the provider's module root.
+func FindRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

@@ -102,7 +102,7 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 		opts.Log = io.Discard
 	}
 	if opts.Root == "" {
-		root, err := findRoot()
+		root, err := FindRoot()
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,7 @@ func runMain(m *testing.M) int {
 		return m.Run()
 	}
 	ctx := context.Background()
-	root, err := findRoot()
+	root, err := FindRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		return 1

@@ -46,9 +46,10 @@ type ExecConfig struct {
 	Env        map[string]string
 }
 
-// RESTConfig resolves the configuration the way kubectl does: kubeconfig
-// files (explicit paths only) with the explicit settings layered on top;
-// with neither, ~/.kube/config when it exists, then in-cluster configuration.
+// RESTConfig resolves the configuration the way the kubernetes provider v2
+// does: kubeconfig files (explicit paths only) with the explicit settings
+// layered on top; with neither, the in-cluster configuration. There is no
+// implicit ~/.kube/config.
 func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 	explicit := c.Host != "" || c.Token != "" || c.ClientCertificate != "" || c.Exec != nil
 	paths := make([]string, 0, len(c.ConfigPaths))
@@ -63,19 +64,15 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 		paths = append(paths, expanded)
 	}
 	if len(paths) == 0 && !explicit {
-		if home, err := os.UserHomeDir(); err == nil {
-			if def := filepath.Join(home, ".kube", "config"); fileExists(def) {
-				paths = []string{def}
-			}
+		// No implicit ~/.kube/config, as in the kubernetes provider v2: it
+		// follows `kubectl config use-context`, and a plan would silently
+		// go to whichever cluster was last used.
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, errors.New("no Kubernetes configuration: set kubernetes.config_path (or KUBE_CONFIG_PATH, or KUBECONFIG), " +
+				"or kubernetes.host with credentials, or run the provider inside a pod")
 		}
-		if len(paths) == 0 {
-			cfg, err := rest.InClusterConfig()
-			if err != nil {
-				return nil, errors.New("no Kubernetes configuration: set kubernetes.config_path (or KUBE_CONFIG_PATH/KUBECONFIG), " +
-					"or kubernetes.host with credentials, or run the provider inside a pod")
-			}
-			return c.finish(cfg), nil
-		}
+		return c.finish(cfg), nil
 	}
 
 	rules := &clientcmd.ClientConfigLoadingRules{Precedence: paths}
@@ -142,11 +139,11 @@ type Conn struct {
 
 // ServiceAccounts reads and annotates ServiceAccounts.
 func (c Conn) ServiceAccounts() ServiceAccounts {
-	return ServiceAccounts{Client: c.Client, FieldManager: c.FieldManager}
+	return ServiceAccounts(c)
 }
 
 // Pods finds, inspects and recycles pods.
-func (c Conn) Pods() Pods { return Pods{Client: c.Client, FieldManager: c.FieldManager} }
+func (c Conn) Pods() Pods { return Pods(c) }
 
 // NewClientset builds the clientset shared by every resource of a provider instance.
 func NewClientset(cfg *rest.Config) (kubernetes.Interface, error) {
@@ -162,9 +159,4 @@ func expandHome(p string) (string, error) {
 		return filepath.Join(home, strings.TrimPrefix(p, "~")), nil
 	}
 	return p, nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }

@@ -156,18 +156,28 @@ func (c *fakeCluster) admit(pod *corev1.Pod) {
 }
 
 func (c *fakeCluster) createPod(a k8stesting.Action) (bool, runtime.Object, error) {
-	create := a.(k8stesting.CreateActionImpl)
+	create, ok := a.(k8stesting.CreateActionImpl)
+	if !ok {
+		return false, nil, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if create.GetSubresource() == "eviction" {
-		ev := create.GetObject().(*policyv1.Eviction)
+		ev, ok := create.GetObject().(*policyv1.Eviction)
+		if !ok {
+			return true, nil, fmt.Errorf("eviction of %T", create.GetObject())
+		}
 		if c.evictionBlocked {
 			return true, nil, apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
 		}
 		c.record("evict %s", ev.Name)
 		return true, nil, c.remove(ev.Name)
 	}
-	pod := create.GetObject().(*corev1.Pod).DeepCopy()
+	sent, ok := create.GetObject().(*corev1.Pod)
+	if !ok {
+		return false, nil, nil
+	}
+	pod := sent.DeepCopy()
 	if len(create.GetCreateOptions().DryRun) > 0 {
 		role := c.webhookRole
 		if c.probesUntilCaughtUp > 0 {
@@ -184,7 +194,11 @@ func (c *fakeCluster) createPod(a k8stesting.Action) (bool, runtime.Object, erro
 }
 
 func (c *fakeCluster) deletePod(a k8stesting.Action) (bool, runtime.Object, error) {
-	name := a.(k8stesting.DeleteActionImpl).GetName()
+	del, ok := a.(k8stesting.DeleteActionImpl)
+	if !ok {
+		return false, nil, nil
+	}
+	name := del.GetName()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.record("delete %s", name)
@@ -209,7 +223,10 @@ func (c *fakeCluster) remove(name string) error {
 	if err != nil {
 		return err
 	}
-	old := obj.(*corev1.Pod)
+	old, ok := obj.(*corev1.Pod)
+	if !ok {
+		return fmt.Errorf("tracker returned %T", obj)
+	}
 	if err := c.client.Tracker().Delete(podsGVR, testNS, name); err != nil {
 		return err
 	}
@@ -240,7 +257,10 @@ func (c *fakeCluster) addPod(name, kind, owner string) error {
 // restartWorkload plays the controller of a rollout: every pod of the
 // workload replaced at once, under a new ReplicaSet for a Deployment.
 func (c *fakeCluster) restartWorkload(a k8stesting.Action) (bool, runtime.Object, error) {
-	patch := a.(k8stesting.PatchActionImpl)
+	patch, ok := a.(k8stesting.PatchActionImpl)
+	if !ok {
+		return false, nil, nil
+	}
 	kind := map[string]string{"deployments": KindDeployment, "statefulsets": KindStatefulSet, "daemonsets": KindDaemonSet}[patch.GetResource().Resource]
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -262,7 +282,11 @@ func (c *fakeCluster) restartWorkload(a k8stesting.Action) (bool, runtime.Object
 			return true, nil, err
 		}
 	}
-	for _, obj := range list.(*corev1.PodList).Items {
+	pods, ok := list.(*corev1.PodList)
+	if !ok {
+		return true, nil, fmt.Errorf("tracker listed %T", list)
+	}
+	for _, obj := range pods.Items {
 		owner := metav1.GetControllerOf(&obj)
 		if owner == nil {
 			continue
@@ -295,12 +319,16 @@ func (c *fakeCluster) restartWorkload(a k8stesting.Action) (bool, runtime.Object
 	return false, nil, nil
 }
 
-func (c *fakeCluster) partition(sts string) int {
-	obj, err := c.client.Tracker().Get(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}, testNS, sts)
+func (c *fakeCluster) partition(name string) int {
+	obj, err := c.client.Tracker().Get(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}, testNS, name)
 	if err != nil {
 		return 0
 	}
-	if ru := obj.(*appsv1.StatefulSet).Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
+	sts, ok := obj.(*appsv1.StatefulSet)
+	if !ok {
+		return 0
+	}
+	if ru := sts.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
 		return int(*ru.Partition)
 	}
 	return 0
@@ -382,7 +410,11 @@ func (c *fakeCluster) livePods() map[string]*corev1.Pod {
 		c.t.Fatal(err)
 	}
 	out := map[string]*corev1.Pod{}
-	for _, p := range list.(*corev1.PodList).Items {
+	pods, ok := list.(*corev1.PodList)
+	if !ok {
+		c.t.Fatalf("tracker listed %T", list)
+	}
+	for _, p := range pods.Items {
 		out[p.Name] = &p
 	}
 	return out

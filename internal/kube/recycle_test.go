@@ -379,7 +379,10 @@ func TestRecycle_unrelatedPodsNeverBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notReady := obj.(*corev1.Pod)
+	notReady, ok := obj.(*corev1.Pod)
+	if !ok {
+		t.Fatalf("tracker returned %T", obj)
+	}
 	notReady.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
 	if err := c.client.Tracker().Update(podsGVR, notReady, testNS); err != nil {
 		t.Fatal(err)
@@ -416,7 +419,11 @@ func TestRecycle_waitsForARolloutAlreadyUnderWay(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		d := obj.(*appsv1.Deployment)
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok {
+			t.Errorf("tracker returned %T", obj)
+			return
+		}
 		d.Status.UpdatedReplicas = 2
 		if err := c.client.Tracker().Update(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, d, testNS); err != nil {
 			t.Error(err)

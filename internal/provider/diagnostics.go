@@ -43,6 +43,27 @@ func serviceAccountNotFound(namespace, name, host string) diag.Diagnostic {
 			namespace, name, host, namespace, name))
 }
 
+// serviceAccountNotFoundYet is the plan-time side of serviceAccountNotFound:
+// the ServiceAccount may well be created earlier in the same apply.
+func serviceAccountNotFoundYet(namespace, name, host string) diag.Diagnostic {
+	return diag.NewWarningDiagnostic("Service Account Not Found Yet",
+		fmt.Sprintf("ServiceAccount %s/%s does not exist in the cluster at %s yet. That is expected when it is created in "+
+			"this same apply (a kubernetes_service_account_v1, a Helm release, a module): make sure the binding comes "+
+			"after it, by referencing its name or with depends_on. Apply checks again, and fails without changing "+
+			"anything if it is still missing.", namespace, name, host))
+}
+
+// otherCluster stops every operation on a binding whose state says it
+// lives in another cluster than the one the provider is connected to.
+func otherCluster(namespace, name, recorded, connected, host string) diag.Diagnostic {
+	return diag.NewErrorDiagnostic("Connected to a Different Cluster",
+		fmt.Sprintf("The binding of ServiceAccount %s/%s was made in the cluster whose OIDC issuer is\n  %s\nbut the "+
+			"provider is connected to %s, whose issuer is\n  %s\n\nNothing was read or changed, and the binding stays in "+
+			"state. Point the provider's kubernetes settings (config_path, config_context, host) at the binding's cluster. "+
+			"If the binding really moved to this cluster, remove it from state (terraform state rm) and import it here.",
+			namespace, name, recorded, host, connected))
+}
+
 func nothingToImport(namespace, name string) diag.Diagnostic {
 	return diag.NewErrorDiagnostic("Nothing to Import",
 		fmt.Sprintf("ServiceAccount %s/%s has no %s annotation, so there is no binding to import. "+

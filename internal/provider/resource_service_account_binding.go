@@ -147,6 +147,10 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	resp.Diagnostics.Append(r.checkCluster(ctx, state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	sa, err := conn.ServiceAccounts().Get(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
@@ -192,6 +196,24 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// checkCluster stops when the provider is connected to another cluster than
+// the one state records (by OIDC issuer). An issuer that cannot be
+// discovered, or none recorded, checks nothing: the trust check warns
+// about the former.
+func (r *serviceAccountBindingResource) checkCluster(ctx context.Context, state serviceAccountBindingModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	recorded := state.OIDCIssuer.ValueString()
+	if recorded == "" || r.data.kubeUnknown {
+		return diags
+	}
+	connected, err := r.data.issuer(ctx)
+	if err != nil || connected == recorded {
+		return diags
+	}
+	diags.Append(otherCluster(state.Namespace.ValueString(), state.ServiceAccount.ValueString(), recorded, connected, r.data.kubeHost))
+	return diags
 }
 
 // issuerValue is the cluster's issuer for state; null when it cannot be
@@ -278,6 +300,10 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
+	resp.Diagnostics.Append(r.checkCluster(ctx, state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
 	sas := conn.ServiceAccounts()
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	object := "ServiceAccount " + ns + "/" + name

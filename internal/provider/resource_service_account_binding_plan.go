@@ -36,17 +36,21 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	if r.data.kubeUnknown {
 		return // a cluster that does not exist yet
 	}
+	var state *serviceAccountBindingModel
+	if !req.State.Raw.IsNull() {
+		state = &serviceAccountBindingModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+		resp.Diagnostics.Append(r.checkCluster(ctx, *state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
 	if issuer, err := r.data.issuer(ctx); err == nil {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("oidc_issuer"), issuer)...)
 	}
 	if plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
 		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() || plan.Restart.IsUnknown() {
 		return
-	}
-	var state *serviceAccountBindingModel
-	if !req.State.Raw.IsNull() {
-		state = &serviceAccountBindingModel{}
-		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
 	}
 	desired := plan.binding().Annotations()
 	annotationsChange := state == nil || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
@@ -64,7 +68,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	if annotationsChange {
 		if _, err := conn.ServiceAccounts().Get(ctx, ns, name); apierrors.IsNotFound(err) {
 			if !plan.CreateServiceAccount.ValueBool() {
-				resp.Diagnostics.Append(serviceAccountNotFound(ns, name, r.data.kubeHost))
+				resp.Diagnostics.Append(serviceAccountNotFoundYet(ns, name, r.data.kubeHost))
 			}
 			return
 		} else if err != nil {

@@ -221,7 +221,7 @@ func TestAccServiceAccountBinding_barePodCreatedDuringWaitSurvives(t *testing.T)
 					<-started
 					p, err := c.client.CoreV1().Pods(c.ns).Get(context.Background(), "bare", metav1.GetOptions{})
 					if err != nil || p.UID != bareUID || p.DeletionTimestamp != nil {
-						return fmt.Errorf("the bare pod created during the wait did not survive: %v", err)
+						return fmt.Errorf("the bare pod created during the wait did not survive: %w", err)
 					}
 					return nil
 				},

@@ -45,6 +45,29 @@ func EnsureKubectl(ctx context.Context, log io.Writer) (string, error) {
 	if path, err := exec.LookPath("kubectl"); err == nil {
 		return path, nil
 	}
+	dir, err := ensureOnDemand(ctx, kubectlComponent, log)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "kubectl"), nil
+}
+
+// kubernetesProviderComponent is the hashicorp/kubernetes provider, built on
+// demand for the composition tests (about 3 minutes once, then cached).
+var kubernetesProviderComponent = component{
+	name:     "kubernetes-provider",
+	packages: []string{"github.com/hashicorp/terraform-provider-kubernetes"},
+	ldflags:  "-s -w",
+}
+
+// EnsureKubernetesProvider returns the directory holding the pinned
+// terraform-provider-kubernetes binary, building it the first time.
+func EnsureKubernetesProvider(ctx context.Context, log io.Writer) (string, error) {
+	return ensureOnDemand(ctx, kubernetesProviderComponent, log)
+}
+
+// ensureOnDemand builds a component the environment itself does not run.
+func ensureOnDemand(ctx context.Context, c component, log io.Writer) (string, error) {
 	root, err := FindRoot()
 	if err != nil {
 		return "", err
@@ -53,11 +76,11 @@ func EnsureKubectl(ctx context.Context, log io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := ensureComponent(ctx, root, cache, kubectlComponent, log)
+	dir, err := ensureComponent(ctx, root, cache, c, log)
 	if err != nil {
-		return "", fmt.Errorf("build kubectl: %w", err)
+		return "", fmt.Errorf("build %s: %w", c.name, err)
 	}
-	return filepath.Join(dir, "kubectl"), nil
+	return dir, nil
 }
 
 func kubeLDFlags() string {

@@ -25,7 +25,7 @@ import (
 func main() {
 	stateDir := flag.String("state", ".testenv", "state directory of the environment")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kubectl|create-role -name NAME -service-account NS/SA\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kubectl|kubernetes-provider|create-role -name NAME -service-account NS/SA\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -86,6 +86,13 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		}
 		fmt.Println(path)
 		return nil
+	case "kubernetes-provider":
+		dir, err := testenv.EnsureKubernetesProvider(ctx, os.Stderr)
+		if err != nil {
+			return err
+		}
+		fmt.Println(dir)
+		return nil
 	case "down":
 		return testenv.DownDir(stateDir)
 	case "status":
@@ -96,7 +103,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		fmt.Printf("running since %s, %d processes, API server %s\n", e.Started.Format(time.RFC3339), len(e.Processes), e.APIServer)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, down, status, kubectl or create-role)", cmd)
+		return fmt.Errorf("unknown command %q (want up, down, status, kubectl, kubernetes-provider or create-role)", cmd)
 	}
 }
 

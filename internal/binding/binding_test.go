@@ -1,0 +1,144 @@
+package binding
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+)
+
+const role = "arn:aws:iam::123456789012:role/api"
+
+// The orchestration against the fake clientset: which step runs, what an
+// outcome says after each kind of failure. The engine's behaviour is
+// tested in internal/kube, and end to end against the real cluster in
+// internal/provider.
+
+func barePod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: "uid-" + types.UID(name), CreationTimestamp: metav1.NewTime(time.Now().Add(-time.Hour))},
+		Spec:       corev1.PodSpec{ServiceAccountName: "api", Containers: []corev1.Container{{Name: "app"}}},
+		Status:     corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+}
+
+// webhookDown answers dry-run pod creates as an API server whose pod
+// identity webhook is away: the pod comes back as sent. (The fake
+// clientset would otherwise store a dry-run object.)
+func webhookDown(client *fake.Clientset) *fake.Clientset {
+	client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		create, ok := a.(k8stesting.CreateActionImpl)
+		if !ok || len(create.GetCreateOptions().DryRun) == 0 {
+			return false, nil, nil
+		}
+		return true, create.GetObject(), nil
+	})
+	return client
+}
+
+func spec(strategy kube.Strategy) Spec {
+	return Spec{
+		Namespace: "ns", ServiceAccount: "api", Binding: kube.Binding{RoleARN: role},
+		Restart: Restart{Strategy: strategy, Wait: true, GateTimeout: 50 * time.Millisecond},
+	}
+}
+
+func TestApply_missingServiceAccountChangesNothing(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset()
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
+	var nf *NotFoundError
+	if !errors.As(err, &nf) || out.Annotated || out.Created {
+		t.Fatalf("outcome %+v, err %v: want not found, nothing done", out, err)
+	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() != "get" {
+			t.Errorf("unexpected %s %s", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+}
+
+func TestApply_createsTheServiceAccountWhenAsked(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset()
+	s := spec(kube.StrategyNone)
+	s.CreateServiceAccount = true
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), s)
+	if err != nil || !out.Annotated || !out.Created {
+		t.Fatalf("outcome %+v, err %v", out, err)
+	}
+	sa, err := client.CoreV1().ServiceAccounts("ns").Get(t.Context(), "api", metav1.GetOptions{})
+	if err != nil || sa.Annotations[kube.RoleARNAnnotation] != role {
+		t.Fatalf("ServiceAccount %+v, err %v", sa, err)
+	}
+}
+
+// The gate fails (the webhook injects nothing): the annotation stays, no
+// pod is touched, and the outcome still says which pods are stale.
+func TestApply_gateFailureKeepsTheAnnotationAndReportsStalePods(t *testing.T) {
+	t.Parallel()
+	client := webhookDown(fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}}, barePod("bare")))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
+	var gate *kube.GateError
+	if !errors.As(err, &gate) || gate.Cause != kube.GateNotMutated {
+		t.Fatalf("err = %v, want the gate to fail", err)
+	}
+	if !out.Annotated || len(out.Stale) != 1 || out.Stale[0].Pod.Name != "bare" {
+		t.Fatalf("outcome %+v: want annotated, with the bare pod stale", out)
+	}
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "delete" {
+			t.Errorf("a pod was deleted although the gate failed")
+		}
+	}
+}
+
+// Interrupted (the operation's context canceled), the last look at the
+// pods still runs, under its own deadline.
+func TestApply_canceledStillReportsStalePods(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}}, barePod("bare"))
+	ctx, cancel := context.WithCancel(t.Context())
+	client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		cancel() // Ctrl-C during the gate's dry run
+		return true, nil, context.Canceled
+	})
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(ctx, spec(kube.StrategyDelete))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+	if !out.Annotated || len(out.Stale) != 1 {
+		t.Fatalf("outcome %+v: want annotated, with the stale pod reported", out)
+	}
+}
+
+// When even the last look fails, every pod the plan named counts as
+// stale, so the next plan looks again rather than trusting an empty list.
+func TestApply_unreadablePodsCountAsStale(t *testing.T) {
+	t.Parallel()
+	client := webhookDown(fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}}, barePod("bare")))
+	lists := 0
+	client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		lists++
+		if lists > 1 {
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
+	if err == nil {
+		t.Fatal("want the gate to fail")
+	}
+	if len(out.Stale) != 1 || out.Stale[0].Pod.Name != "bare" {
+		t.Fatalf("stale = %+v, want the planned pod", out.Stale)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +36,14 @@ type terraformCLI struct {
 
 func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	t.Helper()
+	config = "terraform {\n  required_providers {\n    irsa = { source = \"irsa-dev/irsa\" }\n  }\n}\n" + config
+	return newTerraformCLIWith(t, map[string]string{"main.tf": config}, nil)
+}
+
+// newTerraformCLIWith writes files into a fresh working directory;
+// overrides adds dev_overrides for other providers (address: directory).
+func newTerraformCLIWith(t *testing.T, files map[string]string, overrides map[string]string) *terraformCLI {
+	t.Helper()
 	bin := os.Getenv("TF_ACC_TERRAFORM_PATH")
 	if bin == "" {
 		bin = "terraform"
@@ -51,14 +60,21 @@ func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	}
 	dir := t.TempDir()
 	rc := filepath.Join(dir, "terraformrc")
-	overrides := fmt.Sprintf("disable_checkpoint = true\nprovider_installation {\n  dev_overrides {\n    %q = %q\n    \"registry.opentofu.org/irsa-dev/irsa\" = %q\n  }\n  direct {}\n}\n",
-		testenv.ProviderAddress, providerDir, providerDir)
-	if err := os.WriteFile(rc, []byte(overrides), 0o600); err != nil {
+	var lines strings.Builder
+	for addr, d := range map[string]string{testenv.ProviderAddress: providerDir, "registry.opentofu.org/irsa-dev/irsa": providerDir} {
+		fmt.Fprintf(&lines, "    %q = %q\n", addr, d)
+	}
+	for addr, d := range overrides {
+		fmt.Fprintf(&lines, "    %q = %q\n", addr, d)
+	}
+	rcText := "disable_checkpoint = true\nprovider_installation {\n  dev_overrides {\n" + lines.String() + "  }\n  direct {}\n}\n"
+	if err := os.WriteFile(rc, []byte(rcText), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	config = "terraform {\n  required_providers {\n    irsa = { source = \"irsa-dev/irsa\" }\n  }\n}\n" + config
-	if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	env := append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
 	return &terraformCLI{t: t, bin: bin, dir: dir, env: env}

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
@@ -67,6 +68,8 @@ type Outcome struct {
 	// AnnotatedAt is when the annotations were last applied, by the API
 	// server's clock.
 	AnnotatedAt time.Time
+	// UID is the annotated ServiceAccount's.
+	UID types.UID
 	Recycle     kube.RecycleResult
 	// Stale are the pods still without the role's credentials.
 	Stale []kube.StalePod
@@ -93,7 +96,8 @@ type Binder struct {
 func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	var out Outcome
 	sas := b.Conn.ServiceAccounts()
-	_, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
+	existing, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
+	var uid types.UID
 	switch {
 	case apierrors.IsNotFound(err) && spec.CreateServiceAccount:
 		out.Created = true
@@ -101,15 +105,23 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 		return out, &NotFoundError{spec.Namespace, spec.ServiceAccount}
 	case err != nil:
 		return out, fmt.Errorf("read ServiceAccount: %w", err)
+	default:
+		// Annotate that very ServiceAccount: one deleted meanwhile is
+		// not re-created by the apply.
+		uid = existing.UID
 	}
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
-	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, spec.Binding.Annotations(), kube.ApplyOptions{Force: spec.ForceConflicts})
+	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, spec.Binding.Annotations(), kube.ApplyOptions{Force: spec.ForceConflicts, UID: uid})
+	if apierrors.IsNotFound(err) {
+		return Outcome{}, &NotFoundError{spec.Namespace, spec.ServiceAccount}
+	}
 	if err != nil {
 		out.Created = false
 		return out, err
 	}
 	out.Annotated = true
+	out.UID = sa.UID
 	out.AnnotatedAt = AnnotatedAt(sa, b.Conn.FieldManager)
 
 	e := spec.Binding.Expectation(out.AnnotatedAt)

@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -80,6 +82,10 @@ type ApplyOptions struct {
 	Force bool
 	// DryRun asks the API server what would happen, changing nothing.
 	DryRun bool
+	// UID makes the apply a precondition on that ServiceAccount: one that
+	// was deleted (or deleted and re-created) meanwhile is never created
+	// by the apply; Apply then returns a NotFound error.
+	UID types.UID
 }
 
 // Apply server-side applies exactly annotations as the field manager. The
@@ -95,11 +101,17 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 	if len(annotations) > 0 {
 		ac.WithAnnotations(annotations)
 	}
+	if o.UID != "" {
+		ac.WithUID(o.UID)
+	}
 	opts := metav1.ApplyOptions{FieldManager: s.FieldManager, Force: o.Force}
 	if o.DryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	sa, err := s.Client.CoreV1().ServiceAccounts(namespace).Apply(ctx, ac, opts)
+	if apierrors.IsConflict(err) && o.UID != "" && strings.Contains(err.Error(), "uid mismatch") {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, name)
+	}
 	if apierrors.IsConflict(err) {
 		return nil, s.explainConflict(ctx, namespace, name, annotations, err)
 	}
@@ -108,7 +120,8 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 
 // Release gives up every annotation the field manager owns on the
 // ServiceAccount: applying an empty configuration removes the fields only
-// this manager owned. A missing ServiceAccount is not an error.
+// this manager owned. A missing ServiceAccount is not an error, and is never
+// created by it.
 func (s ServiceAccounts) Release(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	sa, err := s.Get(ctx, namespace, name)
 	if apierrors.IsNotFound(err) {
@@ -121,14 +134,30 @@ func (s ServiceAccounts) Release(ctx context.Context, namespace, name string) (*
 		// Nothing of ours to release; do not add a managedFields entry.
 		return sa, nil
 	}
-	return s.Apply(ctx, namespace, name, nil, ApplyOptions{})
+	sa, err = s.Apply(ctx, namespace, name, nil, ApplyOptions{UID: sa.UID})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	return sa, err
 }
 
+// ErrReplaced is returned by Delete when the ServiceAccount by that name is
+// not the one with the UID given: someone re-created it.
+var ErrReplaced = errors.New("the ServiceAccount was deleted and re-created by someone else")
+
 // Delete deletes the ServiceAccount, tolerating one that is already gone.
-func (s ServiceAccounts) Delete(ctx context.Context, namespace, name string) error {
-	err := s.Client.CoreV1().ServiceAccounts(namespace).Delete(ctx, name, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
+// With uid set, only that very ServiceAccount is deleted.
+func (s ServiceAccounts) Delete(ctx context.Context, namespace, name string, uid types.UID) error {
+	opts := metav1.DeleteOptions{}
+	if uid != "" {
+		opts.Preconditions = &metav1.Preconditions{UID: &uid}
+	}
+	err := s.Client.CoreV1().ServiceAccounts(namespace).Delete(ctx, name, opts)
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil
+	case apierrors.IsConflict(err) && uid != "":
+		return fmt.Errorf("%w: %w", ErrReplaced, err)
 	}
 	return err
 }

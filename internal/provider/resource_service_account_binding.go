@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
@@ -36,6 +37,9 @@ const (
 	// importingKey marks, in private state, a binding whose first Read is
 	// an import's.
 	importingKey = "importing"
+	// createdUIDKey keeps, in private state, the UID of a ServiceAccount
+	// the binding created.
+	createdUIDKey = "created_service_account_uid"
 )
 
 // NewServiceAccountBindingResource is the irsa_service_account_binding resource.
@@ -72,7 +76,14 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp.Diagnostics.Append(r.apply(ctx, conn, plan, nil, &resp.State)...)
+	resp.Diagnostics.Append(r.apply(ctx, conn, plan, nil, &resp.State, resp.Private)...)
+}
+
+// privateState is where Create records the UID of a ServiceAccount it
+// created (*privatestate.ProviderData, internal to the framework).
+type privateState interface {
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
 }
 
 // apply annotates, gates, recycles and saves state: the body of Create
@@ -82,7 +93,7 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 // error and the next plan would replace it (remove the annotation, and
 // delete a ServiceAccount the binding created). stale_pods carries what is
 // left, so the next plan is an in-place update that recycles it.
-func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Conn, plan serviceAccountBindingModel, prior *serviceAccountBindingModel, state *tfsdk.State) diag.Diagnostics {
+func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Conn, plan serviceAccountBindingModel, prior *serviceAccountBindingModel, state *tfsdk.State, private privateState) diag.Diagnostics {
 	spec, diags := plan.spec(ctx)
 	if diags.HasError() {
 		return diags
@@ -107,6 +118,11 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 
 	if prior == nil {
 		plan.ServiceAccountCreated = types.BoolValue(out.Created)
+		if out.Created {
+			// Destroy deletes this very ServiceAccount, never one
+			// re-created under its name.
+			diags.Append(private.SetKey(ctx, createdUIDKey, []byte(strconv.Quote(string(out.UID))))...)
+		}
 	} else {
 		plan.ServiceAccountCreated = prior.ServiceAccountCreated
 	}
@@ -281,7 +297,7 @@ func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	resp.Diagnostics.Append(r.apply(ctx, conn, plan, &state, &resp.State)...)
+	resp.Diagnostics.Append(r.apply(ctx, conn, plan, &state, &resp.State, resp.Private)...)
 }
 
 func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -309,7 +325,15 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	object := "ServiceAccount " + ns + "/" + name
 	if state.ServiceAccountCreated.ValueBool() {
 		tflog.Info(ctx, "deleting the ServiceAccount this binding created", map[string]any{"namespace": ns, "name": name})
-		if err := sas.Delete(ctx, ns, name); err != nil {
+		uid, diags := createdUID(ctx, req.Private)
+		resp.Diagnostics.Append(diags...)
+		err := sas.Delete(ctx, ns, name, uid)
+		switch {
+		case errors.Is(err, kube.ErrReplaced):
+			resp.Diagnostics.AddWarning("Service Account Not Deleted",
+				fmt.Sprintf("The binding created %s, but the ServiceAccount by that name now is another one (someone deleted "+
+					"and re-created it), so the binding leaves it alone.", object))
+		case err != nil:
 			resp.Diagnostics.Append(kubeAPIError(ctx, "Delete Service Account", object, r.data.kubeHost, err))
 		}
 		return
@@ -345,6 +369,20 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 				"the ServiceAccount keep getting that role. Remove it with the tool that set it if that is not intended.",
 				object, kube.RoleARNAnnotation, v, who))
 	}
+}
+
+// createdUID is the UID Create recorded for the ServiceAccount it created;
+// empty for state written before it was recorded.
+func createdUID(ctx context.Context, private privateState) (k8stypes.UID, diag.Diagnostics) {
+	raw, diags := private.GetKey(ctx, createdUIDKey)
+	if len(raw) == 0 || diags.HasError() {
+		return "", diags
+	}
+	s, err := strconv.Unquote(string(raw))
+	if err != nil {
+		return "", diags
+	}
+	return k8stypes.UID(s), diags
 }
 
 func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

@@ -69,8 +69,8 @@ type Outcome struct {
 	// server's clock.
 	AnnotatedAt time.Time
 	// UID is the annotated ServiceAccount's.
-	UID types.UID
-	Recycle     kube.RecycleResult
+	UID     types.UID
+	Recycle kube.RecycleResult
 	// Stale are the pods still without the role's credentials.
 	Stale []kube.StalePod
 }

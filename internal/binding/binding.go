@@ -46,6 +46,9 @@ type Spec struct {
 	ForceConflicts bool
 	// CreateServiceAccount creates the ServiceAccount when it is missing.
 	CreateServiceAccount bool
+	// Adopt takes the binding's annotations over from the managers that
+	// set them before annotating: the first apply after an import.
+	Adopt bool
 	Restart              Restart
 }
 
@@ -109,6 +112,11 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 		// Annotate that very ServiceAccount: one deleted meanwhile is
 		// not re-created by the apply.
 		uid = existing.UID
+		if spec.Adopt {
+			if _, err := sas.Adopt(ctx, existing, kube.BindingAnnotations); err != nil {
+				return out, fmt.Errorf("take over the imported annotations: %w", err)
+			}
+		}
 	}
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)

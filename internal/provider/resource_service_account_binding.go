@@ -37,6 +37,9 @@ const (
 	// importingKey marks, in private state, a binding whose first Read is
 	// an import's.
 	importingKey = "importing"
+	// adoptKey marks an imported binding that has not yet taken the
+	// annotations over from the managers that set them.
+	adoptKey = "adopt"
 	// createdUIDKey keeps, in private state, the UID of a ServiceAccount
 	// the binding created.
 	createdUIDKey = "created_service_account_uid"
@@ -100,9 +103,15 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	}
 	ns, name := spec.Namespace, spec.ServiceAccount
 	object := "ServiceAccount " + ns + "/" + name
+	adopting := false
 	if prior != nil {
 		// Update never re-creates a ServiceAccount deleted meanwhile.
 		spec.CreateServiceAccount = false
+		marker, d := private.GetKey(ctx, adoptKey)
+		diags.Append(d...)
+		adopting = len(marker) > 0
+		// An imported binding takes over the annotations it adopted.
+		spec.Adopt = adopting
 	}
 	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
@@ -125,6 +134,9 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 		}
 	} else {
 		plan.ServiceAccountCreated = prior.ServiceAccountCreated
+	}
+	if adopting {
+		diags.Append(private.SetKey(ctx, adoptKey, nil)...)
 	}
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.OIDCIssuer = r.issuerValue(ctx)
@@ -189,6 +201,10 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 			return
 		}
 		resp.Diagnostics.Append(resp.Private.SetKey(ctx, importingKey, nil)...)
+		// Import adopts: the first apply (or the destroy) takes the
+		// annotations over from the tools that set them. Nothing is
+		// written now: import blocks read during plan.
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, adoptKey, []byte(`true`))...)
 	}
 	// Pods are judged against the role the binding wants, before the
 	// refresh replaces it with what the annotation says now.
@@ -338,6 +354,13 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 		}
 		return
 	}
+	if marker, d := req.Private.GetKey(ctx, adoptKey); len(marker) > 0 {
+		resp.Diagnostics.Append(d...)
+		if err := adopt(ctx, sas, state); err != nil {
+			resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
+			return
+		}
+	}
 	sa, err := sas.Release(ctx, ns, name)
 	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
@@ -369,6 +392,32 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 				"the ServiceAccount keep getting that role. Remove it with the tool that set it if that is not intended.",
 				object, kube.RoleARNAnnotation, v, who))
 	}
+}
+
+// adopt takes over, for an imported binding that was never applied, the
+// annotations it manages that still have the imported values, so that
+// releasing them removes them. One changed since the import is someone
+// else's now and stays.
+func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBindingModel) error {
+	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
+	sa, err := sas.Get(ctx, ns, name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var same []string
+	for k, v := range state.binding().Annotations() {
+		if sa.Annotations[k] == v {
+			same = append(same, k)
+		}
+	}
+	if len(same) == 0 {
+		return nil
+	}
+	_, err = sas.Adopt(ctx, sa, same)
+	return err
 }
 
 // createdUID is the UID Create recorded for the ServiceAccount it created;

@@ -75,7 +75,9 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", object, r.data.kubeHost, err))
 			return
 		}
-		if !plan.ForceConflicts.ValueBool() {
+		adopting, d := req.Private.GetKey(ctx, adoptKey)
+		resp.Diagnostics.Append(d...)
+		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 {
 			// A dry-run apply finds conflicts with other field managers
 			// now, changing nothing. A conflict is a warning here, not an
 			// error: the plan must still show the drift (exit code 2 for

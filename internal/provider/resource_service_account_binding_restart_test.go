@@ -299,7 +299,9 @@ func TestAccServiceAccountBinding_webhookRace(t *testing.T) {
 	})
 }
 
-// Importing a binding and changing its role recycles the pods.
+// Importing a binding adopts the annotation kubectl set: changing the role
+// needs no force_conflicts, takes the annotation from kubectl, and recycles
+// the pods.
 func TestAccServiceAccountBinding_importThenRoleChangeRecycles(t *testing.T) {
 	c := newTestCluster(t)
 	c.createSA("api")
@@ -323,8 +325,11 @@ func TestAccServiceAccountBinding_importThenRoleChangeRecycles(t *testing.T) {
 				ImportStatePersist: true,
 			},
 			{
-				Config: bindingConfig(c.ns, "api", testRoleB, "  force_conflicts = true"),
-				Check:  c.checkReplaced("api", before, 2, testRoleB),
+				Config: bindingConfig(c.ns, "api", testRoleB, ""),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					c.checkReplaced("api", before, 2, testRoleB),
+					c.checkSoleOwner("api", kube.RoleARNAnnotation),
+				),
 			},
 		},
 	})

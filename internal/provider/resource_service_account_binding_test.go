@@ -283,14 +283,21 @@ func TestAccServiceAccountBinding_existingServiceAccountIsNeverDeleted(t *testin
 	})
 }
 
-func TestAccServiceAccountBinding_missingServiceAccountFailsPlan(t *testing.T) {
+// A ServiceAccount still missing at apply (plan only warns: it may be
+// created earlier in the same apply) fails the apply and creates nothing.
+func TestAccServiceAccountBinding_missingServiceAccountFailsApply(t *testing.T) {
 	c := newTestCluster(t)
 	resource.ParallelTest(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if _, err := c.getSA("ghost"); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("ServiceAccount ghost: %v, want none", err)
+			}
+			return nil
+		},
 		Steps: []resource.TestStep{{
 			Config:      bindingConfig(c.ns, "ghost", testRoleA, ""),
-			PlanOnly:    true,
 			ExpectError: regexp.MustCompile(`(?s)Service Account Not Found.*` + c.ns + `/ghost.*create_service_account\s+=\s+true`),
 		}},
 	})

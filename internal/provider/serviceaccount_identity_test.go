@@ -92,3 +92,37 @@ func TestAccServiceAccountBinding_destroyLeavesARecreatedServiceAccount(t *testi
 		},
 	})
 }
+
+// checkSoleOwner asserts the provider's field manager alone owns key.
+func (c *testCluster) checkSoleOwner(name, key string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		sa, err := c.getSA(name)
+		if err != nil {
+			return err
+		}
+		if owners := kube.AnnotationOwners(sa, "")[key]; len(owners) != 1 || owners[0] != DefaultFieldManager {
+			return fmt.Errorf("%s is owned by %v, want %s alone", key, owners, DefaultFieldManager)
+		}
+		return nil
+	}
+}
+
+// An imported binding that is destroyed without ever being applied removes
+// the annotations it imported (it adopts them first), and nothing else.
+func TestAccServiceAccountBinding_importThenDestroyRemovesTheAnnotation(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	c.annotate("api", kube.RoleARNAnnotation, testRoleA)
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             c.checkAnnotations("api", map[string]string{}),
+		Steps: []resource.TestStep{{
+			Config:             bindingConfig(c.ns, "api", testRoleA, ""),
+			ResourceName:       resourceAddr,
+			ImportState:        true,
+			ImportStateId:      c.ns + "/api",
+			ImportStatePersist: true,
+		}},
+	})
+}

@@ -48,8 +48,8 @@ type Spec struct {
 	CreateServiceAccount bool
 	// Adopt takes the binding's annotations over from the managers that
 	// set them before annotating: the first apply after an import.
-	Adopt bool
-	Restart              Restart
+	Adopt   bool
+	Restart Restart
 }
 
 // Restart is how stale pods are recycled.

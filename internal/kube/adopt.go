@@ -66,10 +66,10 @@ type fieldSet map[string]any
 
 func parseFields(f *metav1.FieldsV1) (fieldSet, error) {
 	set := fieldSet{}
-	if f == nil || len(f.Raw) == 0 {
+	if f == nil || len(f.GetRawBytes()) == 0 {
 		return set, nil
 	}
-	return set, json.Unmarshal(f.Raw, &set)
+	return set, json.Unmarshal(f.GetRawBytes(), &set)
 }
 
 func (s fieldSet) annotations(create bool) fieldSet {
@@ -109,7 +109,7 @@ func withoutAnnotations(f *metav1.FieldsV1, keys []string) (*metav1.FieldsV1, bo
 		return f, false, nil
 	}
 	raw, err := json.Marshal(set)
-	return &metav1.FieldsV1{Raw: raw}, true, err
+	return metav1.NewFieldsV1(string(raw)), true, err
 }
 
 func withAnnotations(f *metav1.FieldsV1, keys []string) (*metav1.FieldsV1, bool, error) {
@@ -126,5 +126,5 @@ func withAnnotations(f *metav1.FieldsV1, keys []string) (*metav1.FieldsV1, bool,
 		}
 	}
 	raw, err := json.Marshal(set)
-	return &metav1.FieldsV1{Raw: raw}, added, err
+	return metav1.NewFieldsV1(string(raw)), added, err
 }

@@ -292,7 +292,7 @@ func TestAccServiceAccountBinding_missingServiceAccountFailsApply(t *testing.T) 
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
 			if _, err := c.getSA("ghost"); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("ServiceAccount ghost: %v, want none", err)
+				return fmt.Errorf("ServiceAccount ghost: %w, want none", err)
 			}
 			return nil
 		},

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -47,8 +49,11 @@ type Spec struct {
 	// CreateServiceAccount creates the ServiceAccount when it is missing.
 	CreateServiceAccount bool
 	// Adopt takes the binding's annotations over from the managers that
-	// set them before annotating: the first apply after an import.
-	Adopt   bool
+	// set them before annotating: the first apply after an import, which
+	// also takes the ServiceAccount over from the binding that held it.
+	Adopt bool
+	// ID identifies this binding in kube.HolderAnnotation.
+	ID      string
 	Restart Restart
 }
 
@@ -78,6 +83,45 @@ type Outcome struct {
 	Stale []kube.StalePod
 }
 
+// HeldError is a ServiceAccount another binding holds with other values.
+type HeldError struct {
+	Namespace, Name string
+	Holder          string
+	// Current are the binding annotations as the holder set them.
+	Current map[string]string
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("ServiceAccount %s/%s is held by binding %s", e.Namespace, e.Name, e.Holder)
+}
+
+// CheckHolder returns the other bindings that hold sa, and an error when
+// they hold it with other annotations than desired. Another binding asking
+// for exactly the same values holds it too: that is how a
+// create_before_destroy replacement hands over, and it takes nothing from
+// anyone.
+func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string) ([]string, error) {
+	others := slices.DeleteFunc(kube.Holders(sa), func(h string) bool { return h == id })
+	if len(others) == 0 {
+		return nil, nil
+	}
+	current := map[string]string{}
+	differs := false
+	for _, k := range kube.BindingAnnotations {
+		v, ok := sa.Annotations[k]
+		if ok {
+			current[k] = v
+		}
+		if w, want := desired[k]; ok != want || v != w {
+			differs = true
+		}
+	}
+	if differs {
+		return others, &HeldError{Namespace: sa.Namespace, Name: sa.Name, Holder: strings.Join(others, ", "), Current: current}
+	}
+	return others, nil
+}
+
 // NotFoundError is a ServiceAccount that does not exist while the binding
 // may not create it.
 type NotFoundError struct{ Namespace, Name string }
@@ -101,6 +145,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	sas := b.Conn.ServiceAccounts()
 	existing, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
 	var uid types.UID
+	var coHolders []string
 	switch {
 	case apierrors.IsNotFound(err) && spec.CreateServiceAccount:
 		out.Created = true
@@ -112,6 +157,13 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 		// Annotate that very ServiceAccount: one deleted meanwhile is
 		// not re-created by the apply.
 		uid = existing.UID
+		if !spec.Adopt {
+			// An import takes the ServiceAccount over; anything else
+			// shares it at most.
+			if coHolders, err = CheckHolder(existing, spec.ID, spec.Binding.Annotations()); err != nil {
+				return out, err
+			}
+		}
 		if spec.Adopt {
 			if _, err := sas.Adopt(ctx, existing, kube.BindingAnnotations); err != nil {
 				return out, fmt.Errorf("take over the imported annotations: %w", err)
@@ -120,7 +172,11 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	}
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
-	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, spec.Binding.Annotations(), kube.ApplyOptions{Force: spec.ForceConflicts, UID: uid})
+	annotations := spec.Binding.Annotations()
+	if spec.ID != "" {
+		annotations[kube.HolderAnnotation] = strings.Join(append([]string{spec.ID}, coHolders...), ",")
+	}
+	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, kube.ApplyOptions{Force: spec.ForceConflicts, UID: uid})
 	if apierrors.IsNotFound(err) {
 		return Outcome{}, &NotFoundError{spec.Namespace, spec.ServiceAccount}
 	}

@@ -28,6 +28,25 @@ const (
 	TokenExpirationAnnotation      = "eks.amazonaws.com/token-expiration"
 )
 
+// HolderAnnotation names the bindings that hold a ServiceAccount, by ID,
+// comma-separated, the last to apply first. It is set with the other
+// annotations. A second binding that wants other values fails instead of
+// taking the role back and forth; one that wants the same values (a
+// create_before_destroy replacement) holds it too, and the last holder to
+// go releases the annotations.
+const HolderAnnotation = "irsa-dev/binding-id"
+
+// Holders lists the IDs in sa's HolderAnnotation.
+func Holders(sa *corev1.ServiceAccount) []string {
+	var ids []string
+	for _, id := range strings.Split(sa.Annotations[HolderAnnotation], ",") {
+		if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // BindingAnnotations lists every annotation a binding may own, in a stable order.
 var BindingAnnotations = []string{RoleARNAnnotation, AudienceAnnotation, STSRegionalEndpointsAnnotation, TokenExpirationAnnotation}
 
@@ -118,17 +137,46 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 	return sa, err
 }
 
+// HeldElsewhereError is returned by Release when other bindings hold the
+// ServiceAccount: its annotations are theirs, and stay.
+type HeldElsewhereError struct{ Holders []string }
+
+func (e *HeldElsewhereError) Error() string {
+	return fmt.Sprintf("the ServiceAccount is held by binding %s", strings.Join(e.Holders, ", "))
+}
+
 // Release gives up every annotation the field manager owns on the
 // ServiceAccount: applying an empty configuration removes the fields only
 // this manager owned. A missing ServiceAccount is not an error, and is never
-// created by it.
-func (s ServiceAccounts) Release(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+// created by it. When another binding than holder holds it (a
+// create_before_destroy replacement, or a second configuration that asked
+// for the same values), nothing is released: the error says who holds it.
+func (s ServiceAccounts) Release(ctx context.Context, namespace, name, holder string) (*corev1.ServiceAccount, error) {
 	sa, err := s.Get(ctx, namespace, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
+	}
+	if holders := Holders(sa); len(holders) > 0 {
+		rest := slices.DeleteFunc(slices.Clone(holders), func(id string) bool { return id == holder })
+		switch {
+		case len(rest) == len(holders):
+			// Another binding took it over (an import elsewhere).
+			return sa, &HeldElsewhereError{Holders: rest}
+		case len(rest) > 0:
+			// Co-holders asked for the same values: leave them the
+			// annotations, and the holder list without us.
+			keep := map[string]string{HolderAnnotation: strings.Join(rest, ",")}
+			for _, k := range OwnedBy(sa, s.FieldManager) {
+				keep[k] = sa.Annotations[k]
+			}
+			if _, err := s.Apply(ctx, namespace, name, keep, ApplyOptions{UID: sa.UID}); err != nil && !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+			return sa, &HeldElsewhereError{Holders: rest}
+		}
 	}
 	if len(OwnedBy(sa, s.FieldManager)) == 0 {
 		// Nothing of ours to release; do not add a managedFields entry.

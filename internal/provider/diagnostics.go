@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
@@ -62,6 +64,35 @@ func otherCluster(namespace, name, recorded, connected, host string) diag.Diagno
 			"state. Point the provider's kubernetes settings (config_path, config_context, host) at the binding's cluster. "+
 			"If the binding really moved to this cluster, remove it from state (terraform state rm) and import it here.",
 			namespace, name, recorded, host, connected))
+}
+
+// serviceAccountHeld is a second binding of a ServiceAccount, with other
+// annotations than the binding that holds it.
+func serviceAccountHeld(he *binding.HeldError, desired map[string]string) diag.Diagnostic {
+	var b strings.Builder
+	fmt.Fprintf(&b, "ServiceAccount %s/%s is already bound by another irsa_service_account_binding (binding ID %s, in this "+
+		"configuration or another Terraform state), with other annotations than this one asks for:\n", he.Namespace, he.Name, he.Holder)
+	for _, k := range kube.BindingAnnotations {
+		cur, hasCur := he.Current[k]
+		want, hasWant := desired[k]
+		if hasCur == hasWant && cur == want {
+			continue
+		}
+		fmt.Fprintf(&b, "  - %s is %s there; this binding wants %s\n", k, quoteOrUnset(cur, hasCur), quoteOrUnset(want, hasWant))
+	}
+	b.WriteString("\nA ServiceAccount has one binding: two would take the role from each other, and restart the pods, on every " +
+		"apply. Nothing was changed.\n\nTo move the binding into this configuration: in the one that holds it, remove it from " +
+		"state without destroying it (terraform state rm ADDRESS, or a removed block with lifecycle { destroy = false }), then " +
+		"import it here (terraform import ADDRESS NAMESPACE/NAME, or an import block): the import takes it over. If the " +
+		"configuration that held it is gone for good, remove the " + kube.HolderAnnotation + " annotation from the ServiceAccount.")
+	return diag.NewErrorDiagnostic("Service Account Already Bound", b.String())
+}
+
+func quoteOrUnset(v string, ok bool) string {
+	if !ok {
+		return "unset"
+	}
+	return strconv.Quote(v)
 }
 
 func nothingToImport(namespace, name string) diag.Diagnostic {

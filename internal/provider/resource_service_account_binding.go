@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,6 +39,9 @@ const (
 	// importingKey marks, in private state, a binding whose first Read is
 	// an import's.
 	importingKey = "importing"
+	// bindingIDKey keeps, in private state, the ID this binding writes to
+	// kube.HolderAnnotation.
+	bindingIDKey = "binding_id"
 	// adoptKey marks an imported binding that has not yet taken the
 	// annotations over from the managers that set them.
 	adoptKey = "adopt"
@@ -103,6 +108,14 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	}
 	ns, name := spec.Namespace, spec.ServiceAccount
 	object := "ServiceAccount " + ns + "/" + name
+	id, d := bindingID(ctx, private)
+	diags.Append(d...)
+	if id == "" {
+		// A new binding, an import, or state from before binding IDs.
+		id = newBindingID()
+		diags.Append(private.SetKey(ctx, bindingIDKey, []byte(strconv.Quote(id)))...)
+	}
+	spec.ID = id
 	adopting := false
 	if prior != nil {
 		// Update never re-creates a ServiceAccount deleted meanwhile.
@@ -118,9 +131,12 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	}}
 	out, err := binder.Apply(ctx, spec.Spec)
 	var notFound *binding.NotFoundError
+	var held *binding.HeldError
 	switch {
 	case errors.As(err, &notFound):
 		return append(diags, serviceAccountNotFound(ns, name, r.data.kubeHost))
+	case errors.As(err, &held):
+		return append(diags, serviceAccountHeld(held, spec.Binding.Annotations()))
 	case !out.Annotated:
 		return append(diags, kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
 	}
@@ -354,14 +370,32 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 		}
 		return
 	}
+	holder, diags := bindingID(ctx, req.Private)
+	resp.Diagnostics.Append(diags...)
 	if marker, d := req.Private.GetKey(ctx, adoptKey); len(marker) > 0 {
+		// Imported and never applied: what it imported is its own now,
+		// whoever held it before.
 		resp.Diagnostics.Append(d...)
-		if err := adopt(ctx, sas, state); err != nil {
+		current, err := adopt(ctx, sas, state)
+		if err != nil {
 			resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
 			return
 		}
+		if current != nil {
+			if holders := kube.Holders(current); len(holders) > 0 {
+				holder = holders[0]
+			}
+		}
 	}
-	sa, err := sas.Release(ctx, ns, name)
+	sa, err := sas.Release(ctx, ns, name, holder)
+	var heldElsewhere *kube.HeldElsewhereError
+	if errors.As(err, &heldElsewhere) {
+		resp.Diagnostics.AddWarning("Service Account Held by Another Binding",
+			fmt.Sprintf("%s is held by binding %s (a create_before_destroy replacement, another configuration that asked "+
+				"for the same annotations, or one that imported it), so destroying this binding leaves the annotations to it.",
+				object, strings.Join(heldElsewhere.Holders, ", ")))
+		return
+	}
 	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
 		return
@@ -398,14 +432,14 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 // annotations it manages that still have the imported values, so that
 // releasing them removes them. One changed since the import is someone
 // else's now and stays.
-func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBindingModel) error {
+func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBindingModel) (*corev1.ServiceAccount, error) {
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	sa, err := sas.Get(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var same []string
 	for k, v := range state.binding().Annotations() {
@@ -414,10 +448,31 @@ func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBi
 		}
 	}
 	if len(same) == 0 {
-		return nil
+		return sa, nil
 	}
-	_, err = sas.Adopt(ctx, sa, same)
-	return err
+	return sas.Adopt(ctx, sa, same)
+}
+
+// bindingID is the ID this binding writes to kube.HolderAnnotation; empty
+// before its first apply.
+func bindingID(ctx context.Context, private privateState) (string, diag.Diagnostics) {
+	raw, diags := private.GetKey(ctx, bindingIDKey)
+	if len(raw) == 0 || diags.HasError() {
+		return "", diags
+	}
+	id, err := strconv.Unquote(string(raw))
+	if err != nil {
+		return "", diags
+	}
+	return id, diags
+}
+
+// newBindingID is a random ID: nothing Terraform hands a provider names a
+// resource instance across states.
+func newBindingID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // createdUID is the UID Create recorded for the ServiceAccount it created;

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,14 @@ import (
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
+
+// providerBuild is the provider built from this checkout, once per test
+// binary, for the tests that run terraform themselves.
+var providerBuild struct {
+	sync.Once
+	dir string
+	err error
+}
 
 // terraformCLI runs the real terraform (or tofu) against a provider binary
 // built from this checkout, as a user's pipeline does: the interrupt tests
@@ -52,12 +61,19 @@ func newTerraformCLIWith(t *testing.T, files map[string]string, overrides map[st
 	if err != nil {
 		t.Fatal(err)
 	}
-	providerDir := t.TempDir()
-	build := exec.CommandContext(t.Context(), "go", "build", "-o", filepath.Join(providerDir, "terraform-provider-irsa"), ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the provider: %v\n%s", err, out)
+	providerBuild.Do(func() {
+		// In the environment's state directory, which testenv down removes.
+		providerBuild.dir = filepath.Join(os.Getenv("IRSA_TESTENV_STATE"), "provider-under-test")
+		build := exec.Command("go", "build", "-o", filepath.Join(providerBuild.dir, "terraform-provider-irsa"), ".")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			providerBuild.err = fmt.Errorf("build the provider: %w\n%s", err, out)
+		}
+	})
+	if providerBuild.err != nil {
+		t.Fatal(providerBuild.err)
 	}
+	providerDir := providerBuild.dir
 	dir := t.TempDir()
 	rc := filepath.Join(dir, "terraformrc")
 	var lines strings.Builder

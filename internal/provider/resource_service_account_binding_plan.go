@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
@@ -66,7 +67,8 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	object := "ServiceAccount " + ns + "/" + name
 
 	if annotationsChange {
-		if _, err := conn.ServiceAccounts().Get(ctx, ns, name); apierrors.IsNotFound(err) {
+		sa, err := conn.ServiceAccounts().Get(ctx, ns, name)
+		if apierrors.IsNotFound(err) {
 			if !plan.CreateServiceAccount.ValueBool() {
 				resp.Diagnostics.Append(serviceAccountNotFoundYet(ns, name, r.data.kubeHost))
 			}
@@ -77,6 +79,14 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		}
 		adopting, d := req.Private.GetKey(ctx, adoptKey)
 		resp.Diagnostics.Append(d...)
+		id, d := bindingID(ctx, req.Private)
+		resp.Diagnostics.Append(d...)
+		var held *binding.HeldError
+		if _, err := binding.CheckHolder(sa, id, desired); errors.As(err, &held) && len(adopting) == 0 {
+			// A definite conflict, unlike drift: apply would fail.
+			resp.Diagnostics.Append(serviceAccountHeld(held, desired))
+			return
+		}
 		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 {
 			// A dry-run apply finds conflicts with other field managers
 			// now, changing nothing. A conflict is a warning here, not an

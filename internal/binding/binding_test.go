@@ -89,7 +89,7 @@ func TestApply_gateFailureKeepsTheAnnotationAndReportsStalePods(t *testing.T) {
 	client := webhookDown(fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}}, barePod("bare")))
 	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
 	var gate *kube.GateError
-	if !errors.As(err, &gate) || gate.Cause != kube.GateNotMutated {
+	if !errors.As(err, &gate) || gate.Cause != kube.GateNotRegistered {
 		t.Fatalf("err = %v, want the gate to fail", err)
 	}
 	if !out.Annotated || len(out.Stale) != 1 || out.Stale[0].Pod.Name != "bare" {

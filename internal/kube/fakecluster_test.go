@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -425,5 +426,32 @@ func (c *fakeCluster) options(strategy Strategy) RecycleOptions {
 		Namespace: testNS, ServiceAccount: testSA, Strategy: strategy, Wait: true, MaxRetries: 3,
 		Expectation:  Expectation{RoleARN: roleA, AnnotatedAt: c.now},
 		PollInterval: time.Millisecond, GateTimeout: 100 * time.Millisecond,
+	}
+}
+
+// registerWebhook registers a pod identity webhook that the reactors do not
+// run: it is down, or (with a namespace selector the test namespace does
+// not match) leaves the namespace out.
+func (c *fakeCluster) registerWebhook(namespaceSelector *metav1.LabelSelector) {
+	c.t.Helper()
+	ctx := c.t.Context()
+	if _, err := c.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNS}}, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
+	ignore := admissionregistrationv1.Ignore
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "pod-identity-webhook"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:              "iam-for-pods.amazonaws.com",
+			FailurePolicy:     &ignore,
+			NamespaceSelector: namespaceSelector,
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+		}},
+	}
+	if _, err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
 	}
 }

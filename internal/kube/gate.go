@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
@@ -33,6 +36,12 @@ const (
 	GateUnreachable GateCause = "unreachable"
 	// GatePodIdentity: EKS Pod Identity credentials the pod instead.
 	GatePodIdentity GateCause = "pod identity"
+	// GateNotRegistered: no mutating webhook for pod creation is
+	// registered at all.
+	GateNotRegistered GateCause = "not registered"
+	// GateExcluded: a webhook is registered, but its namespace or object
+	// selector leaves this pod out.
+	GateExcluded GateCause = "excluded"
 )
 
 // GateError stops a recycle before it touches any pod.
@@ -132,6 +141,9 @@ func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation
 	}
 	if last != nil && ctx.Err() == nil {
 		last.Wait = time.Since(start).Round(time.Second)
+		if last.Cause == GateNotMutated {
+			p.explainNotMutated(ctx, probe, last)
+		}
 		return "", last
 	}
 	return "", fmt.Errorf("pod identity webhook check: %w", err)
@@ -146,4 +158,75 @@ func hasInjectedRole(pod *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// explainNotMutated narrows "the webhook injected nothing" down with the
+// webhook registrations, when the provider may read them (a cluster-scoped
+// list many identities lack; then the cause stays as it is).
+func (p Pods) explainNotMutated(ctx context.Context, probe *corev1.Pod, g *GateError) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	list, err := p.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	// Without read access to the namespace, its selector is not judged.
+	var nsLabels labels.Set
+	ns, err := p.Client.CoreV1().Namespaces().Get(ctx, probe.Namespace, metav1.GetOptions{})
+	nsKnown := err == nil
+	if nsKnown {
+		nsLabels = ns.Labels
+	}
+	var registered, excluded []string
+	for _, cfg := range list.Items {
+		for _, wh := range cfg.Webhooks {
+			if !mutatesPodCreate(wh.Rules) {
+				continue
+			}
+			name := fmt.Sprintf("webhook %s of MutatingWebhookConfiguration %s", wh.Name, cfg.Name)
+			switch {
+			case nsKnown && !selects(wh.NamespaceSelector, nsLabels):
+				excluded = append(excluded, name+": its namespaceSelector leaves out namespace "+probe.Namespace)
+			case !selects(wh.ObjectSelector, probe.Labels):
+				excluded = append(excluded, name+": its objectSelector leaves out the pod's labels")
+			default:
+				policy := "Fail"
+				if wh.FailurePolicy != nil {
+					policy = string(*wh.FailurePolicy)
+				}
+				registered = append(registered, fmt.Sprintf("%s, failurePolicy %s", name, policy))
+			}
+		}
+	}
+	switch {
+	case len(registered) > 0:
+		g.Found += "; registered for pods: " + strings.Join(registered, "; ")
+	case len(excluded) > 0:
+		g.Cause = GateExcluded
+		g.Found += "; " + strings.Join(excluded, "; ")
+	default:
+		g.Cause = GateNotRegistered
+		g.Found += "; no mutating webhook for pod creation is registered"
+	}
+}
+
+func mutatesPodCreate(rules []admissionregistrationv1.RuleWithOperations) bool {
+	for _, r := range rules {
+		ops := slices.Contains(r.Operations, admissionregistrationv1.Create) || slices.Contains(r.Operations, admissionregistrationv1.OperationAll)
+		group := slices.Contains(r.APIGroups, "") || slices.Contains(r.APIGroups, "*")
+		res := slices.Contains(r.Resources, "pods") || slices.Contains(r.Resources, "*")
+		if ops && group && res {
+			return true
+		}
+	}
+	return false
+}
+
+// selects reports whether a webhook selector matches; nil matches all.
+func selects(sel *metav1.LabelSelector, set labels.Set) bool {
+	if sel == nil {
+		return true
+	}
+	s, err := metav1.LabelSelectorAsSelector(sel)
+	return err != nil || s.Matches(set)
 }

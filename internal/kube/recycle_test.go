@@ -319,7 +319,11 @@ func TestRecycle_gate(t *testing.T) {
 		setup func(*fakeCluster)
 		cause GateCause // "" passes
 	}{
-		{"webhook down", func(c *fakeCluster) {}, GateNotMutated},
+		{"no webhook registered", func(c *fakeCluster) {}, GateNotRegistered},
+		{"registered but down", func(c *fakeCluster) { c.registerWebhook(nil) }, GateNotMutated},
+		{"registered, namespace left out", func(c *fakeCluster) {
+			c.registerWebhook(&metav1.LabelSelector{MatchLabels: map[string]string{"irsa": "enabled"}})
+		}, GateExcluded},
 		{"cache stuck on the old role", func(c *fakeCluster) {
 			c.webhookRole, c.staleRole, c.probesUntilCaughtUp = roleA, roleB, 1000
 		}, GateStaleCache},

@@ -229,6 +229,12 @@ func webhookNotReady(object string, g *kube.GateError) diag.Diagnostic {
 	case kube.GateNotMutated:
 		why = "The webhook injected nothing. It is down (EKS runs it with failurePolicy Ignore, so pods start without " +
 			"credentials), not registered (kubectl get mutatingwebhookconfigurations), or its selectors exclude this namespace or pod."
+	case kube.GateNotRegistered:
+		why = "No mutating webhook for pod creation is registered in the cluster: install the EKS pod identity webhook " +
+			"(on EKS it is part of the control plane; elsewhere, amazon-eks-pod-identity-webhook)."
+	case kube.GateExcluded:
+		why = "The pod identity webhook is registered, but its selectors leave this namespace or these pods out. " +
+			"Change the namespace's labels or the webhook's namespaceSelector/objectSelector."
 	case kube.GateStaleCache:
 		why = "The webhook still injects what the ServiceAccount said before: its ServiceAccount cache has not caught up. " +
 			"Check the webhook's logs and that it can watch ServiceAccounts."

@@ -330,7 +330,7 @@ func TestAccServiceAccountBinding_gateStopsWithoutWebhook(t *testing.T) {
 					}
 				},
 				Config:      rollout(testRoleB),
-				ExpectError: regexp.MustCompile(`(?s)Pod Identity Webhook Not Ready.*injected nothing.*No pod was restarted`),
+				ExpectError: regexp.MustCompile(`(?s)Pod Identity Webhook Not Ready.*namespaceSelector\s+leaves\s+out\s+namespace.*selectors\s+leave\s+this\s+namespace.*No\s+pod\s+was\s+restarted`),
 			},
 			{
 				RefreshState:       true,

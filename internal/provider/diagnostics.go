@@ -133,8 +133,9 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
 			"The Kubernetes API server at %s denied access to %s (RBAC); its message below names the verb and "+
 				"resource. In the binding's namespace the provider's identity needs: get, list, patch on serviceaccounts "+
-				"(plus create, delete with create_service_account); list, delete on pods; create on pods/eviction; get, "+
-				"patch on deployments, statefulsets, daemonsets; get on replicasets; list on poddisruptionbudgets. "+
+				"(plus create, delete with create_service_account); list, create (dry run), delete on pods; create on "+
+				"pods/eviction; get, patch on deployments, statefulsets, daemonsets; get on replicasets; list on "+
+				"poddisruptionbudgets. "+
 				"Grant them with a Role and RoleBinding, or configure another identity.\n\nError: %s",
 			host, object, err))
 	case apierrors.IsUnauthorized(err):

@@ -30,6 +30,7 @@ step "1. A workload running as ServiceAccount demo/demo-app, without AWS credent
 "$kubectl" -n demo rollout status deployment/demo-app --timeout=120s
 "$kubectl" -n demo get pods -l app=demo-app
 show_aws_env
+pods_before=$("$kubectl" -n demo get pods -l app=demo-app -o jsonpath='{.items[*].metadata.name}')
 
 step "2. An IAM role whose trust policy allows system:serviceaccount:demo:demo-app"
 role=$(go run ./internal/testenv/cmd/testenv create-role -name demo-app -service-account demo/demo-app)
@@ -56,4 +57,27 @@ case $code in
   *) echo "exit code $code: unexpected" >&2; exit 1 ;;
 esac
 
-printf '\nDone. The environment keeps running: . .testenv/env.sh to use it, make testenv-down to stop it.\n'
+# What happened, in a few lines, from the cluster and the state.
+pods_after=$("$kubectl" -n demo get pods -l app=demo-app -o jsonpath='{.items[*].metadata.name}')
+replaced=0
+for p in $pods_before; do case " $pods_after " in *" $p "*) ;; *) replaced=$((replaced + 1)) ;; esac; done
+credentialed=0
+for p in $pods_after; do
+  "$kubectl" -n demo get pod "$p" -o jsonpath='{.spec.containers[0].env[?(@.name=="AWS_ROLE_ARN")].value}' | grep -qx "$role" && credentialed=$((credentialed + 1))
+done
+annotation=$("$kubectl" -n demo get serviceaccount demo-app -o jsonpath='{.metadata.annotations.eks\.amazonaws\.com/role-arn}')
+
+step "Summary"
+cat <<SUMMARY
+  annotated   ServiceAccount demo/demo-app  eks.amazonaws.com/role-arn=$annotation
+  restarted   Deployment demo/demo-app: $replaced of $(wc -w <<<"$pods_before") pods replaced (rollout restart, after a dry-run pod showed the webhook injects the role)
+  verified    $credentialed of $(wc -w <<<"$pods_after") pods carry AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE
+  no drift    terraform plan -detailed-exitcode exited 0
+
+Next, try drift detection: change the annotation behind Terraform's back, then plan again:
+  . .testenv/env.sh
+  kubectl -n demo annotate serviceaccount demo-app --overwrite eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/other
+  $tf -chdir=$work plan -var "role_arn=$role"
+
+The environment keeps running: . .testenv/env.sh to use it, make testenv-down to stop it.
+SUMMARY

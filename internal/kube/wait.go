@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -116,8 +117,9 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 			}
 			return false, nil
 		}
-		if len(pending) > 0 {
-			o.Logf("waiting: %s", strings.Join(pending, "; "))
+		// One line when what is pending changes, not one per poll.
+		if len(pending) > 0 && !slices.Equal(pending, lastPending) {
+			o.Logf("waiting for %s", strings.Join(pending, "; "))
 		}
 		lastPending = append(lastPending[:0], pending...)
 		return len(pending) == 0, nil

@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
@@ -142,47 +143,17 @@ type Binder struct {
 // left.
 func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	var out Outcome
-	sas := b.Conn.ServiceAccounts()
-	existing, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
-	var uid types.UID
-	var coHolders []string
-	switch {
-	case apierrors.IsNotFound(err) && spec.CreateServiceAccount:
-		out.Created = true
-	case apierrors.IsNotFound(err):
-		return out, &NotFoundError{spec.Namespace, spec.ServiceAccount}
-	case err != nil:
-		return out, fmt.Errorf("read ServiceAccount: %w", err)
-	default:
-		// Annotate that very ServiceAccount: one deleted meanwhile is
-		// not re-created by the apply.
-		uid = existing.UID
-		if !spec.Adopt {
-			// An import takes the ServiceAccount over; anything else
-			// shares it at most.
-			if coHolders, err = CheckHolder(existing, spec.ID, spec.Binding.Annotations()); err != nil {
-				return out, err
-			}
-		}
-		if spec.Adopt {
-			if _, err := sas.Adopt(ctx, existing, kube.BindingAnnotations); err != nil {
-				return out, fmt.Errorf("take over the imported annotations: %w", err)
-			}
-		}
-	}
-
-	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
-	annotations := spec.Binding.Annotations()
-	if spec.ID != "" {
-		annotations[kube.HolderAnnotation] = strings.Join(append([]string{spec.ID}, coHolders...), ",")
-	}
-	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, kube.ApplyOptions{Force: spec.ForceConflicts, UID: uid})
-	if apierrors.IsNotFound(err) {
-		return Outcome{}, &NotFoundError{spec.Namespace, spec.ServiceAccount}
-	}
+	var sa *corev1.ServiceAccount
+	// The annotations go to the ServiceAccount as it was read: holders
+	// checked on a copy another binding changed meanwhile would let both
+	// through, so a stale read is read again.
+	err := retry.OnError(retry.DefaultRetry, staleRead, func() (err error) {
+		out = Outcome{}
+		sa, err = b.annotate(ctx, spec, &out)
+		return err
+	})
 	if err != nil {
-		out.Created = false
-		return out, err
+		return Outcome{}, err
 	}
 	out.Annotated = true
 	out.UID = sa.UID
@@ -192,6 +163,53 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	out.Recycle, err = b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
 	out.Stale = b.report(ctx, spec, e, out.Recycle.Plan)
 	return out, err
+}
+
+// annotate reads the ServiceAccount, checks who holds it, and applies the
+// annotations, conditional on what it read.
+func (b Binder) annotate(ctx context.Context, spec Spec, out *Outcome) (*corev1.ServiceAccount, error) {
+	sas := b.Conn.ServiceAccounts()
+	existing, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
+	opts := kube.ApplyOptions{Force: spec.ForceConflicts}
+	var coHolders []string
+	switch {
+	case apierrors.IsNotFound(err) && spec.CreateServiceAccount:
+		out.Created = true
+	case apierrors.IsNotFound(err):
+		return nil, &NotFoundError{spec.Namespace, spec.ServiceAccount}
+	case err != nil:
+		return nil, fmt.Errorf("read ServiceAccount: %w", err)
+	default:
+		if spec.Adopt {
+			// An import takes the ServiceAccount over.
+			if existing, err = sas.Adopt(ctx, existing, kube.BindingAnnotations); err != nil {
+				return nil, fmt.Errorf("take over the imported annotations: %w", err)
+			}
+		} else if coHolders, err = CheckHolder(existing, spec.ID, spec.Binding.Annotations()); err != nil {
+			return nil, err
+		}
+		// That very ServiceAccount, as read: one deleted meanwhile is
+		// not re-created, one changed meanwhile is read again.
+		opts.UID, opts.ResourceVersion = existing.UID, existing.ResourceVersion
+	}
+
+	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
+	annotations := spec.Binding.Annotations()
+	if spec.ID != "" {
+		annotations[kube.HolderAnnotation] = strings.Join(append([]string{spec.ID}, coHolders...), ",")
+	}
+	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, opts)
+	if apierrors.IsNotFound(err) {
+		return nil, &NotFoundError{spec.Namespace, spec.ServiceAccount}
+	}
+	return sa, err
+}
+
+// staleRead is a conflict on the resourceVersion the apply was conditional
+// on, not a field another manager owns.
+func staleRead(err error) bool {
+	var owned *kube.ConflictError
+	return apierrors.IsConflict(err) && !errors.As(err, &owned)
 }
 
 // Recycle recycles the pods against e without annotating: destroy's

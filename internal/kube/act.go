@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
@@ -96,13 +95,19 @@ func (p Pods) removePod(ctx context.Context, strategy Strategy, pod *corev1.Pod,
 	return nil
 }
 
-// evictionBackoff paces retries of an eviction a budget blocks: from 1 s,
-// doubling up to kubectl drain's 5 s, until the context ends.
-var evictionBackoff = wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.1, Cap: 5 * time.Second, Steps: math.MaxInt32}
+// Eviction retries: from 1 s, doubling up to kubectl drain's 5 s, until the
+// context ends. (A wait.Backoff with a Cap stops stepping once it reaches
+// the cap, so the loop paces itself.)
+var (
+	evictionFirstDelay = time.Second
+	evictionMaxDelay   = 5 * time.Second
+)
 
 // evict posts an Eviction, which respects PodDisruptionBudgets. 429 means a
-// budget blocks it now: retry with backoff, as kubectl drain does, until the
-// context ends. Other transient failures are retried the same way.
+// budget blocks it now: retry, as kubectl drain does, until the context
+// ends. Other transient failures are retried the same way. A 409 is either
+// the UID precondition (the pod is already another) or the API server giving
+// up on a contended budget: only a pod that is gone counts as evicted.
 func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...any)) error {
 	eviction := &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
@@ -110,35 +115,37 @@ func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...a
 	}
 	var lastErr error
 	blocked := false
-	err := wait.ExponentialBackoffWithContext(ctx, evictionBackoff, func(ctx context.Context) (bool, error) {
+	for delay := evictionFirstDelay; ; delay = min(2*delay, evictionMaxDelay) {
 		lastErr = p.Client.PolicyV1().Evictions(pod.Namespace).Evict(ctx, eviction)
 		switch {
-		case lastErr == nil || apierrors.IsNotFound(lastErr) || apierrors.IsConflict(lastErr):
-			return true, nil
+		case lastErr == nil || apierrors.IsNotFound(lastErr):
+			return nil
+		case apierrors.IsConflict(lastErr) && p.gone(ctx, pod):
+			return nil
 		case apierrors.IsTooManyRequests(lastErr):
 			blocked = true
 			logf("eviction of pod %s blocked by a PodDisruptionBudget; retrying", pod.Name)
-			return false, nil
-		case blocked && ctx.Err() != nil:
-			// The timeout cut the last try short: the budget is still why.
-			return false, ctx.Err()
-		case IsTransient(lastErr):
-			return false, nil
+		case apierrors.IsConflict(lastErr) || IsTransient(lastErr) || (blocked && ctx.Err() != nil):
+			// Retried; a try the timeout cut short keeps the budget as why.
 		default:
-			return false, lastErr
+			return fmt.Errorf("evict pod %s: %w", pod.Name, lastErr)
 		}
-	})
-	if err == nil {
-		return nil
+		select {
+		case <-ctx.Done():
+			if blocked {
+				budgets := p.budgetsFor(context.WithoutCancel(ctx), pod)
+				return fmt.Errorf("evict pod %s: %w %s until the timeout: %w", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
+			}
+			return fmt.Errorf("evict pod %s: %w (last error: %w)", pod.Name, ctx.Err(), lastErr)
+		case <-time.After(wait.Jitter(delay, 0.1)):
+		}
 	}
-	if blocked && (apierrors.IsTooManyRequests(lastErr) || ctx.Err() != nil) {
-		budgets := p.budgetsFor(context.WithoutCancel(ctx), pod)
-		return fmt.Errorf("evict pod %s: %w %s until the timeout: %w", pod.Name, ErrEvictionBlocked, strings.Join(budgets, ", "), lastErr)
-	}
-	if lastErr != nil {
-		return fmt.Errorf("evict pod %s: %w", pod.Name, lastErr)
-	}
-	return fmt.Errorf("evict pod %s: %w", pod.Name, err)
+}
+
+// gone reports whether pod (that very one, by UID) no longer exists.
+func (p Pods) gone(ctx context.Context, pod *corev1.Pod) bool {
+	got, err := p.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	return apierrors.IsNotFound(err) || (err == nil && got.UID != pod.UID)
 }
 
 // budgetsFor names the PodDisruptionBudgets whose selector matches pod.

@@ -269,19 +269,23 @@ func TestRecycle_missedReplacementReentersTheStrategy(t *testing.T) {
 	allCredentialed(t, c)
 }
 
-// An eviction a budget blocks forever ends at the timeout with the budget
-// named, and nothing deleted.
+// An eviction a budget blocks forever is retried until the timeout (not
+// for a fixed number of tries), then ends with the budget named, and
+// nothing deleted.
 func TestRecycle_evictionBlockedForever(t *testing.T) {
 	t.Parallel()
 	c := newFakeCluster(t)
 	c.deployment("api", 2)
 	c.webhookRole = roleA
 	c.evictionBlocked = true
-	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 9*time.Second)
 	defer cancel()
 	_, err := c.pods().Recycle(ctx, c.options(StrategyEvict))
 	if !errors.Is(err, ErrEvictionBlocked) {
 		t.Fatalf("err = %v, want eviction blocked", err)
+	}
+	if ctx.Err() == nil {
+		t.Error("gave up on the eviction before the timeout")
 	}
 	if len(c.livePods()) != 2 || len(c.Events()) != 0 {
 		t.Errorf("pods = %d, events = %v: nothing may go", len(c.livePods()), c.Events())

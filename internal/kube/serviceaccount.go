@@ -105,6 +105,9 @@ type ApplyOptions struct {
 	// was deleted (or deleted and re-created) meanwhile is never created
 	// by the apply; Apply then returns a NotFound error.
 	UID types.UID
+	// ResourceVersion makes the apply conditional on the ServiceAccount
+	// not having changed since it was read: a Conflict error otherwise.
+	ResourceVersion string
 }
 
 // Apply server-side applies exactly annotations as the field manager. The
@@ -122,6 +125,9 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 	}
 	if o.UID != "" {
 		ac.WithUID(o.UID)
+	}
+	if o.ResourceVersion != "" {
+		ac.WithResourceVersion(o.ResourceVersion)
 	}
 	opts := metav1.ApplyOptions{FieldManager: s.FieldManager, Force: o.Force}
 	if o.DryRun {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -26,7 +27,10 @@ import (
 // writes annotations as.
 const DefaultFieldManager = "terraform-provider-irsa"
 
-var _ provider.Provider = (*irsaProvider)(nil)
+var (
+	_ provider.Provider              = (*irsaProvider)(nil)
+	_ provider.ProviderWithFunctions = (*irsaProvider)(nil)
+)
 
 // New returns a constructor for the provider, as providerserver.Serve wants.
 func New(version, commit string) func() provider.Provider {
@@ -131,6 +135,11 @@ func (p *irsaProvider) Resources(_ context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewServiceAccountBindingResource,
 	}
+}
+
+// Functions are pure: no provider configuration, no API call.
+func (p *irsaProvider) Functions(_ context.Context) []func() function.Function {
+	return []func() function.Function{NewServiceAccountSubjectFunction, NewTrustPolicyFunction}
 }
 
 func (p *irsaProvider) DataSources(_ context.Context) []func() datasource.DataSource {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -355,7 +356,24 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	sas := conn.ServiceAccounts()
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	object := "ServiceAccount " + ns + "/" + name
+	holder, diags := bindingID(ctx, req.Private)
+	resp.Diagnostics.Append(diags...)
 	if state.ServiceAccountCreated.ValueBool() {
+		if others := r.otherHolders(ctx, sas, ns, name, holder); len(others) > 0 {
+			// A create_before_destroy replacement holds it: deleting it
+			// would pull it from under the new binding's pods.
+			_, err := sas.Release(ctx, ns, name, holder)
+			var heldElsewhere *kube.HeldElsewhereError
+			if err != nil && !errors.As(err, &heldElsewhere) {
+				resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
+				return
+			}
+			resp.Diagnostics.AddWarning("Service Account Not Deleted",
+				fmt.Sprintf("The binding created %s, but binding %s holds it now (a create_before_destroy replacement, or another "+
+					"configuration with the same annotations), so it stays, with its annotations. Delete it with that binding's "+
+					"configuration, or by hand, once nothing uses it.", object, strings.Join(others, ", ")))
+			return
+		}
 		tflog.Info(ctx, "deleting the ServiceAccount this binding created", map[string]any{"namespace": ns, "name": name})
 		uid, diags := createdUID(ctx, req.Private)
 		resp.Diagnostics.Append(diags...)
@@ -370,8 +388,6 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 		}
 		return
 	}
-	holder, diags := bindingID(ctx, req.Private)
-	resp.Diagnostics.Append(diags...)
 	if marker, d := req.Private.GetKey(ctx, adoptKey); len(marker) > 0 {
 		// Imported and never applied: what it imported is its own now,
 		// whoever held it before.
@@ -451,6 +467,17 @@ func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBi
 		return sa, nil
 	}
 	return sas.Adopt(ctx, sa, same)
+}
+
+// otherHolders lists the bindings other than id that hold the
+// ServiceAccount; none when it cannot be read (the delete that follows
+// reports that).
+func (r *serviceAccountBindingResource) otherHolders(ctx context.Context, sas kube.ServiceAccounts, ns, name, id string) []string {
+	sa, err := sas.Get(ctx, ns, name)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(kube.Holders(sa), func(h string) bool { return h == id })
 }
 
 // bindingID is the ID this binding writes to kube.HolderAnnotation; empty

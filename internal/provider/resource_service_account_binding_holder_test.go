@@ -88,6 +88,50 @@ func TestAccServiceAccountBinding_createBeforeDestroyKeepsTheAnnotation(t *testi
 	})
 }
 
+// The same with a ServiceAccount the binding created: the old instance's
+// destroy must not delete it from under the new one. (It is left in place
+// after the last destroy: no binding created it any more.)
+func TestAccServiceAccountBinding_createBeforeDestroyKeepsACreatedServiceAccount(t *testing.T) {
+	c := newTestCluster(t)
+	config := bindingConfig(c.ns, "api", testRoleA, `
+  create_service_account = true
+  lifecycle {
+    create_before_destroy = true
+  }`)
+	var created string
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: func(*terraform.State) error {
+					sa, err := c.getSA("api")
+					if err != nil {
+						return err
+					}
+					created = string(sa.UID)
+					return nil
+				},
+			},
+			{
+				Config: config,
+				Taint:  []string{resourceAddr},
+				Check: func(*terraform.State) error {
+					sa, err := c.getSA("api")
+					if err != nil {
+						return fmt.Errorf("the replacement's ServiceAccount was deleted: %w", err)
+					}
+					if string(sa.UID) != created || sa.Annotations[kube.RoleARNAnnotation] != testRoleA {
+						return fmt.Errorf("ServiceAccount %s with annotations %v, want %s annotated", sa.UID, sa.Annotations, created)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
 // Two configurations (two states): the second with another role fails and
 // changes nothing; with the same role it shares the ServiceAccount, and
 // destroying it leaves the first one's annotation.

@@ -317,6 +317,29 @@ func (c *fakeCluster) restartWorkload(a k8stesting.Action) (bool, runtime.Object
 			return true, nil, err
 		}
 	}
+	if kind == KindStatefulSet {
+		// The StatefulSet controller's status after rolling the ordinals
+		// at or above the partition: a partitioned set never converges
+		// on one revision.
+		gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "statefulsets"}
+		obj, err := c.client.Tracker().Get(gvr, testNS, patch.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		sts, ok := obj.(*appsv1.StatefulSet)
+		if !ok {
+			return true, nil, fmt.Errorf("tracker returned %T", obj)
+		}
+		partition := int32(c.partition(sts.Name))
+		sts.Status.UpdateRevision = fmt.Sprintf("r%d", c.seq)
+		if partition == 0 {
+			sts.Status.CurrentRevision = sts.Status.UpdateRevision
+		}
+		sts.Status.UpdatedReplicas = replicas(sts.Spec.Replicas) - partition
+		if err := c.client.Tracker().Update(gvr, sts, testNS); err != nil {
+			return true, nil, err
+		}
+	}
 	return false, nil, nil
 }
 

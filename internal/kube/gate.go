@@ -66,13 +66,18 @@ func (e *GateError) Unwrap() error { return e.Err }
 // probePod is what the dry run creates: the pod a planned workload's
 // controller would create, or, for a plan of bare pods, the stale pod's
 // labels, annotations and containers without anything injected.
-func probePod(namespace, sa string, tpl *corev1.PodTemplateSpec, fallback *corev1.Pod) *corev1.Pod {
+func probePod(namespace, sa string, tpl *corev1.PodTemplateSpec, claimVolumes []string, fallback *corev1.Pod) *corev1.Pod {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "irsa-readiness-probe-", Namespace: namespace}}
 	switch {
 	case tpl != nil:
 		pod.Labels = tpl.Labels
 		pod.Annotations = tpl.Annotations
 		pod.Spec = *tpl.Spec.DeepCopy()
+		// A StatefulSet's controller adds a volume per claim template;
+		// without them the template's mounts would make the probe invalid.
+		for _, name := range claimVolumes {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		}
 	case fallback != nil:
 		pod.Labels = fallback.Labels
 		pod.Annotations = fallback.Annotations

@@ -36,6 +36,9 @@ func (w Workload) IsZero() bool { return w.Kind == "" }
 type WorkloadInfo struct {
 	// Template is the pod template, for the readiness gate's dry run.
 	Template *corev1.PodTemplateSpec
+	// ClaimVolumes are a StatefulSet's volumeClaimTemplates: volumes its
+	// pods have that the template does not.
+	ClaimVolumes []string
 	// Replicas is how many pods the workload wants (a DaemonSet: how
 	// many it schedules).
 	Replicas int32
@@ -161,6 +164,9 @@ func (p Pods) workloadInfo(ctx context.Context, namespace string, w Workload) (*
 		if s, err = apps.StatefulSets(namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
 			info = &WorkloadInfo{Template: &s.Spec.Template, Replicas: replicas(s.Spec.Replicas),
 				OnDelete: s.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType}
+			for _, claim := range s.Spec.VolumeClaimTemplates {
+				info.ClaimVolumes = append(info.ClaimVolumes, claim.Name)
+			}
 			// Not "ready": a pod that is merely unhealthy is no rollout.
 			info.RollingOut = !info.OnDelete && (s.Generation > s.Status.ObservedGeneration || s.Status.UpdateRevision != s.Status.CurrentRevision)
 			if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {

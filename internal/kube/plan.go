@@ -58,8 +58,9 @@ type Restart struct {
 
 // Replacement is a set of pods replaced one by one.
 type Replacement struct {
-	// Workload re-creates the pods; zero for bare pods and Job pods,
-	// which nothing waits for (strategy delete).
+	// Workload re-creates the pods; zero for bare pods, Job pods and pods
+	// of unknown controllers (strategies evict and delete), whose
+	// replacements nothing waits for.
 	Workload Workload
 	// Pods in the order they go: a StatefulSet's from the highest ordinal.
 	Pods []*corev1.Pod
@@ -76,24 +77,6 @@ type LeftAlone struct {
 
 // Empty reports whether the plan changes nothing.
 func (p RecyclePlan) Empty() bool { return len(p.Restart) == 0 && len(p.Replace) == 0 }
-
-// Touches reports whether the plan restarts w or replaces pods of it.
-func (p RecyclePlan) Touches(w Workload) bool {
-	if w.IsZero() {
-		return false
-	}
-	for _, r := range p.Restart {
-		if r.Workload == w {
-			return true
-		}
-	}
-	for _, r := range p.Replace {
-		if r.Workload == w {
-			return true
-		}
-	}
-	return false
-}
 
 // PlanRecycle decides, per strategy, which workloads are restarted, which
 // pods are replaced one by one, and which stale pods are left alone (and
@@ -263,7 +246,7 @@ func (p RecyclePlan) Summary() string {
 		}
 		switch {
 		case g.Workload.IsZero():
-			fmt.Fprintf(&b, "  - %s pods %s, which nothing re-creates\n", verb, strings.Join(names, ", "))
+			fmt.Fprintf(&b, "  - %s pods %s (bare pods are gone for good; a Job or another controller re-creates its own)\n", verb, strings.Join(names, ", "))
 		case g.Paced:
 			fmt.Fprintf(&b, "  - %s pods of %s one at a time, each replacement Ready and credentialed before the next: %s\n", verb, g.Workload, strings.Join(names, ", "))
 		default:

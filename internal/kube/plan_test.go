@@ -238,7 +238,7 @@ func TestRecyclePlan_Summary(t *testing.T) {
 		t.Errorf("evict summary:\n%s", evict)
 	}
 	del := PlanRecycle(mixedPods(), StrategyDelete, mixedOwners()).Summary()
-	if !strings.Contains(del, "delete pods bare, batch-k, custom, which nothing re-creates") {
+	if !strings.Contains(del, "delete pods bare, batch-k, custom (bare pods are gone for good") {
 		t.Errorf("delete summary:\n%s", del)
 	}
 }

@@ -118,7 +118,8 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 		return res, err
 	}
 	if o.GateTimeout > 0 {
-		probe := probePod(o.Namespace, o.ServiceAccount, probeTemplate(plan, owners), firstPod(plan))
+		tpl, claims := probeTemplate(plan, owners)
+		probe := probePod(o.Namespace, o.ServiceAccount, tpl, claims, firstPod(plan))
 		res.GateSkipped, err = p.checkWebhook(ctx, probe, o.Expectation, o.GateTimeout, o.PollInterval)
 		if err != nil {
 			return res, err
@@ -130,18 +131,22 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 	return res, err
 }
 
-func probeTemplate(plan RecyclePlan, owners Owners) *corev1.PodTemplateSpec {
+// probeTemplate is the template of a workload the plan touches, and the
+// claim volumes its pods get besides.
+func probeTemplate(plan RecyclePlan, owners Owners) (*corev1.PodTemplateSpec, []string) {
+	var ws []Workload
 	for _, r := range plan.Restart {
-		if t := owners.Info(r.Workload).Template; t != nil {
-			return t
-		}
+		ws = append(ws, r.Workload)
 	}
 	for _, g := range plan.Replace {
-		if t := owners.Info(g.Workload).Template; t != nil {
-			return t
+		ws = append(ws, g.Workload)
+	}
+	for _, w := range ws {
+		if info := owners.Info(w); info.Template != nil {
+			return info.Template, info.ClaimVolumes
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func firstPod(plan RecyclePlan) *corev1.Pod {

@@ -25,6 +25,14 @@ import (
 // The engine's fast tier: Recycle against the fake clientset, whose
 // reactors play controllers, the webhook and faults (fakecluster_test.go).
 
+// bounded is the test's context with a deadline, so an engine that never
+// finishes fails the test instead of hanging it.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // allCredentialed fails the test unless every live pod carries roleA,
 // except the names in except.
 func allCredentialed(t *testing.T, c *fakeCluster, except ...string) {
@@ -44,7 +52,7 @@ func TestRecycle_rolloutRestartsOnlyStaleWorkloads(t *testing.T) {
 	c := newFakeCluster(t)
 	c.deployment("api", 3)
 	c.webhookRole = roleA
-	res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+	res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +134,7 @@ func TestRecycle_podsCreatedMeanwhileAreNeverTouched(t *testing.T) {
 					}
 				}
 			})
-			if _, err := c.pods().Recycle(t.Context(), c.options(strategy)); err != nil {
+			if _, err := c.pods().Recycle(bounded(t), c.options(strategy)); err != nil {
 				t.Fatal(err)
 			}
 			for _, ev := range c.Events() {
@@ -151,7 +159,7 @@ func TestRecycle_onDeleteStatefulSetOneByOne(t *testing.T) {
 	c := newFakeCluster(t)
 	c.statefulSet("db", 3, appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType})
 	c.webhookRole = roleA
-	res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+	res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +200,7 @@ func TestRecycle_partitionedStatefulSet(t *testing.T) {
 	c.statefulSet("db", 3, appsv1.StatefulSetUpdateStrategy{Type: appsv1.RollingUpdateStatefulSetStrategyType,
 		RollingUpdate: &appsv1.RollingUpdateStatefulSetStrategy{Partition: ptr.To[int32](1)}})
 	c.webhookRole = roleA
-	res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+	res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +245,7 @@ func TestRecycle_serverClockAheadOfOurs(t *testing.T) {
 	c.deployment("api", 2)
 	c.webhookRole = roleA
 	c.missNext = 1 // one replacement races the webhook's cache
-	res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+	res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +263,7 @@ func TestRecycle_missedReplacementReentersTheStrategy(t *testing.T) {
 	c.deployment("api", 1)
 	c.webhookRole = roleA
 	c.missNext = 1
-	res, err := c.pods().Recycle(t.Context(), c.options(StrategyEvict))
+	res, err := c.pods().Recycle(bounded(t), c.options(StrategyEvict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +353,7 @@ func TestRecycle_gate(t *testing.T) {
 			c := newFakeCluster(t)
 			c.deployment("api", 2)
 			tt.setup(c)
-			_, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+			_, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 			var gate *GateError
 			switch {
 			case tt.cause == "" && err != nil:
@@ -363,7 +371,7 @@ func TestRecycle_gate(t *testing.T) {
 		c.deployment("api", 1)
 		c.webhookRole = roleA
 		c.fail("create", "pods", "", 0, 1, apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New(`User "ci" cannot create resource "pods"`)))
-		res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+		res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 		if err != nil || !strings.Contains(res.GateSkipped, "cannot create") {
 			t.Fatalf("err = %v, skipped = %q", err, res.GateSkipped)
 		}
@@ -437,7 +445,7 @@ func TestRecycle_waitsForARolloutAlreadyUnderWay(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	res, err := c.pods().Recycle(t.Context(), c.options(StrategyRollout))
+	res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,9 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 				continue
 			}
 			mine := byWorkload[t.workload]
-			if len(mine) < t.want {
+			// A restarted workload's size is its rollout status's call
+			// (an autoscaler may scale it meanwhile).
+			if !t.restart && len(mine) < t.want {
 				pending = append(pending, fmt.Sprintf("%s: %d of %d pods", t.workload, len(mine), t.want))
 			}
 			for _, pod := range mine {

@@ -317,6 +317,23 @@ func (c *fakeCluster) restartWorkload(a k8stesting.Action) (bool, runtime.Object
 			return true, nil, err
 		}
 	}
+	if kind == KindDeployment {
+		// The Deployment controller's status once every pod is new.
+		gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+		obj, err := c.client.Tracker().Get(gvr, testNS, patch.GetName())
+		if err != nil {
+			return true, nil, err
+		}
+		d, ok := obj.(*appsv1.Deployment)
+		if !ok {
+			return true, nil, fmt.Errorf("tracker returned %T", obj)
+		}
+		n := replicas(d.Spec.Replicas)
+		d.Status.Replicas, d.Status.UpdatedReplicas, d.Status.AvailableReplicas, d.Status.ReadyReplicas = n, n, n, n
+		if err := c.client.Tracker().Update(gvr, d, testNS); err != nil {
+			return true, nil, err
+		}
+	}
 	if kind == KindStatefulSet {
 		// The StatefulSet controller's status after rolling the ordinals
 		// at or above the partition: a partitioned set never converges

@@ -51,9 +51,13 @@ type WorkloadInfo struct {
 	// ordinals at or above it are rolled.
 	Partition int32
 	// RollingOut is a rollout already in progress (an earlier apply that
-	// was interrupted, or someone else's): it replaces the old pods by
-	// itself, so the recycle waits for it instead of acting.
+	// was interrupted, or someone else's): it replaces the pods of older
+	// revisions by itself, so the recycle waits for it instead of acting
+	// when every stale pod is of an older revision.
 	RollingOut bool
+	// Revision is the revision a rollout goes to: a Deployment's
+	// deployment.kubernetes.io/revision, a StatefulSet's updateRevision.
+	Revision string
 	// Pods are the names of the workload's live pods that run as the
 	// ServiceAccount (and match the selector), stale or not.
 	Pods []string
@@ -64,6 +68,8 @@ type WorkloadInfo struct {
 type Owners struct {
 	// ReplicaSetDeployment maps a ReplicaSet to its Deployment ("" = none).
 	ReplicaSetDeployment map[string]string
+	// ReplicaSetRevision maps a Deployment's ReplicaSet to its revision.
+	ReplicaSetRevision map[string]string
 	Workloads            map[Workload]*WorkloadInfo
 	// Before are the UIDs of the ServiceAccount's live pods when the plan
 	// was made: any other pod of a touched workload is a replacement.
@@ -90,6 +96,31 @@ func (o Owners) WorkloadOf(pod *corev1.Pod) Workload {
 	return Workload{}
 }
 
+// revisionAnnotation numbers a Deployment's revisions, on it and on each of
+// its ReplicaSets.
+const revisionAnnotation = "deployment.kubernetes.io/revision"
+
+// OfOlderRevision reports a pod a rollout of its workload under way will
+// replace: one of a Deployment's older ReplicaSets, or a StatefulSet pod
+// not at the update revision. Unknown revisions answer false.
+func (o Owners) OfOlderRevision(pod *corev1.Pod) bool {
+	w := o.WorkloadOf(pod)
+	info := o.Info(w)
+	if info.Revision == "" {
+		return false
+	}
+	switch w.Kind {
+	case KindDeployment:
+		owner := metav1.GetControllerOf(pod)
+		rev := o.ReplicaSetRevision[owner.Name]
+		return rev != "" && rev != info.Revision
+	case KindStatefulSet:
+		rev := pod.Labels[appsv1.ControllerRevisionHashLabelKey]
+		return rev != "" && rev != info.Revision
+	}
+	return false
+}
+
 // Info returns what is known of w; never nil.
 func (o Owners) Info(w Workload) *WorkloadInfo {
 	if info, ok := o.Workloads[w]; ok {
@@ -101,7 +132,7 @@ func (o Owners) Info(w Workload) *WorkloadInfo {
 // ResolveOwners reads the controllers of pods: each ReplicaSet, Deployment,
 // StatefulSet and DaemonSet once, however many pods it has.
 func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1.Pod) (Owners, error) {
-	o := Owners{ReplicaSetDeployment: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
+	o := Owners{ReplicaSetDeployment: map[string]string{}, ReplicaSetRevision: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
 	apps := p.Client.AppsV1()
 	for i := range pods {
 		owner := metav1.GetControllerOf(&pods[i])
@@ -122,6 +153,7 @@ func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1
 					o.ReplicaSetDeployment[owner.Name] = ""
 					if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == KindDeployment {
 						o.ReplicaSetDeployment[owner.Name] = ref.Name
+						o.ReplicaSetRevision[owner.Name] = rs.Annotations[revisionAnnotation]
 					} else {
 						o.Workloads[Workload{KindReplicaSet, rs.Name}] = &WorkloadInfo{Template: &rs.Spec.Template, Replicas: replicas(rs.Spec.Replicas)}
 					}
@@ -157,7 +189,8 @@ func (p Pods) workloadInfo(ctx context.Context, namespace string, w Workload) (*
 		if d, err = apps.Deployments(namespace).Get(ctx, w.Name, metav1.GetOptions{}); err == nil {
 			st := d.Status
 			info = &WorkloadInfo{Template: &d.Spec.Template, Replicas: replicas(d.Spec.Replicas), Paused: d.Spec.Paused,
-				RollingOut: d.Generation > st.ObservedGeneration || st.UpdatedReplicas < replicas(d.Spec.Replicas) || st.Replicas > st.UpdatedReplicas}
+				RollingOut: d.Generation > st.ObservedGeneration || st.UpdatedReplicas < replicas(d.Spec.Replicas) || st.Replicas > st.UpdatedReplicas,
+				Revision:   d.Annotations[revisionAnnotation]}
 		}
 	case KindStatefulSet:
 		var s *appsv1.StatefulSet
@@ -169,6 +202,7 @@ func (p Pods) workloadInfo(ctx context.Context, namespace string, w Workload) (*
 			}
 			// Not "ready": a pod that is merely unhealthy is no rollout.
 			info.RollingOut = !info.OnDelete && (s.Generation > s.Status.ObservedGeneration || s.Status.UpdateRevision != s.Status.CurrentRevision)
+			info.Revision = s.Status.UpdateRevision
 			if ru := s.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
 				info.Partition = *ru.Partition
 			}

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,8 +52,8 @@ type RecyclePlan struct {
 type Restart struct {
 	Workload Workload
 	Pods     []string
-	// InProgress is a rollout already under way: it is waited for, not
-	// started again.
+	// InProgress is a rollout already under way that replaces every stale
+	// pod of the workload: it is waited for, not started again.
 	InProgress bool
 }
 
@@ -160,7 +161,7 @@ func PlanRecycle(stale []StalePod, strategy Strategy, owners Owners) RecyclePlan
 	// already under way replaces its old pods by itself: wait for it.
 	for w, pods := range candidates {
 		info := owners.Info(w)
-		if info.RollingOut {
+		if info.RollingOut && !slices.ContainsFunc(pods, func(p *corev1.Pod) bool { return !owners.OfOlderRevision(p) }) {
 			r := Restart{Workload: w, InProgress: true}
 			for _, pod := range pods {
 				r.Pods = append(r.Pods, pod.Name)

@@ -2,12 +2,12 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -189,33 +189,24 @@ func (r *recycler) run(ctx context.Context) error {
 		targets = append(targets, r.newTarget(rs.Workload, true, nil))
 	}
 
-	var wg sync.WaitGroup
-	var errs []error
-	var errMu sync.Mutex
+	// Paced groups (only under rollout) go side by side, one workload
+	// each; the first to fail stops the others. Unpaced groups (evict,
+	// delete) go at once.
+	paced, pacedCtx := errgroup.WithContext(ctx)
 	for _, g := range r.plan.Replace {
 		if g.Paced {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := r.replacePaced(ctx, g); err != nil {
-					errMu.Lock()
-					errs = append(errs, err)
-					errMu.Unlock()
-				}
-			}()
+			paced.Go(func() error { return r.replacePaced(pacedCtx, g) })
 			continue
 		}
 		for _, pod := range g.Pods {
 			if err := r.removePod(ctx, o.Strategy, pod, o.Logf); err != nil {
-				wg.Wait()
 				return err
 			}
 		}
 		targets = append(targets, r.newTarget(g.Workload, false, g.Pods))
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return joinNotDone(errs)
+	if err := paced.Wait(); err != nil {
+		return err
 	}
 	if !o.Wait || len(targets) == 0 {
 		return nil
@@ -241,28 +232,6 @@ func (r *recycler) replacePaced(ctx context.Context, g Replacement) error {
 	return nil
 }
 
-// joinNotDone merges the errors of paced replacements that ran side by side.
-func joinNotDone(errs []error) error {
-	if len(errs) == 1 {
-		return errs[0]
-	}
-	merged := &NotDoneError{}
-	var others []error
-	for _, err := range errs {
-		var nd *NotDoneError
-		if errors.As(err, &nd) {
-			merged.Pending = append(merged.Pending, nd.Pending...)
-			merged.Err = nd.Err
-			continue
-		}
-		others = append(others, err)
-	}
-	if len(others) > 0 {
-		return errors.Join(others...)
-	}
-	return merged
-}
-
 // workloadOf is Owners.WorkloadOf, reading a ReplicaSet it has not seen
 // (a rollout's new one) once.
 func (r *recycler) workloadOf(ctx context.Context, pod *corev1.Pod) Workload {
@@ -279,6 +248,9 @@ func (r *recycler) workloadOf(ctx context.Context, pod *corev1.Pod) Workload {
 					dep = ref.Name
 				}
 				r.owners.ReplicaSetDeployment[owner.Name] = dep
+				if r.owners.ReplicaSetRevision != nil {
+					r.owners.ReplicaSetRevision[owner.Name] = rs.Annotations[revisionAnnotation]
+				}
 			case apierrors.IsNotFound(err):
 				r.owners.ReplicaSetDeployment[owner.Name] = ""
 			default:

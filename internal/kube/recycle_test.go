@@ -414,46 +414,80 @@ func TestRecycle_unrelatedPodsNeverBlock(t *testing.T) {
 }
 
 // A rollout already under way (an apply interrupted mid-recycle, or
-// someone else's) replaces the old pods by itself: the recycle waits for it
-// rather than starting another or deleting pods under it.
-func TestRecycle_waitsForARolloutAlreadyUnderWay(t *testing.T) {
+// someone else's) replaces the pods of older revisions by itself: the
+// recycle waits for it rather than starting another or deleting pods under
+// it. A stale pod of the revision being rolled out is not replaced by it:
+// then the workload is restarted.
+func TestRecycle_rolloutAlreadyUnderWay(t *testing.T) {
 	t.Parallel()
-	c := newFakeCluster(t)
-	c.deployment("api", 2, func(d *appsv1.Deployment) { d.Status.UpdatedReplicas = 1 })
-	c.webhookRole = roleA
-	c.onList(3, func() {
-		// The Deployment controller finishes the rollout.
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		for name := range map[string]bool{"api-1-a": true, "api-1-b": true} {
-			if err := c.remove(name); err != nil {
-				t.Error(err)
+	for _, tt := range []struct {
+		name       string
+		rsRevision string
+		await      bool
+	}{
+		{"stale pods all of an older revision: wait for it", "1", true},
+		{"stale pods of the revision being rolled out: restart", "2", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newFakeCluster(t)
+			c.deployment("api", 2, func(d *appsv1.Deployment) {
+				d.Status.UpdatedReplicas = 1
+				d.Annotations = map[string]string{revisionAnnotation: "2"}
+			})
+			rsGVR := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+			obj, err := c.client.Tracker().Get(rsGVR, testNS, "api-1")
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		obj, err := c.client.Tracker().Get(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, testNS, "api")
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		d, ok := obj.(*appsv1.Deployment)
-		if !ok {
-			t.Errorf("tracker returned %T", obj)
-			return
-		}
-		d.Status.UpdatedReplicas = 2
-		if err := c.client.Tracker().Update(schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, d, testNS); err != nil {
-			t.Error(err)
-		}
-	})
-	res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
-	if err != nil {
-		t.Fatal(err)
+			rs, ok := obj.(*appsv1.ReplicaSet)
+			if !ok {
+				t.Fatalf("tracker returned %T", obj)
+			}
+			rs.Annotations = map[string]string{revisionAnnotation: tt.rsRevision}
+			if err := c.client.Tracker().Update(rsGVR, rs, testNS); err != nil {
+				t.Fatal(err)
+			}
+			c.webhookRole = roleA
+			if tt.await {
+				c.onList(3, func() {
+					// The Deployment controller finishes the rollout.
+					c.mu.Lock()
+					defer c.mu.Unlock()
+					for _, name := range []string{"api-1-a", "api-1-b"} {
+						if err := c.remove(name); err != nil {
+							t.Error(err)
+						}
+					}
+					gvr := schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}
+					obj, err := c.client.Tracker().Get(gvr, testNS, "api")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					d, ok := obj.(*appsv1.Deployment)
+					if !ok {
+						t.Errorf("tracker returned %T", obj)
+						return
+					}
+					d.Status.UpdatedReplicas = 2
+					if err := c.client.Tracker().Update(gvr, d, testNS); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Plan.Restart) != 1 || res.Plan.Restart[0].InProgress != tt.await {
+				t.Errorf("plan = %+v, want in progress %v", res.Plan.Restart, tt.await)
+			}
+			restarted := slices.Contains(c.Events(), "restart Deployment/api")
+			if restarted == tt.await {
+				t.Errorf("events = %v, want a restart: %v", c.Events(), !tt.await)
+			}
+			allCredentialed(t, c)
+		})
 	}
-	if len(res.Plan.Restart) != 1 || !res.Plan.Restart[0].InProgress {
-		t.Errorf("plan = %+v, want to wait for the rollout under way", res.Plan.Restart)
-	}
-	if got := c.Events(); len(got) != 0 {
-		t.Errorf("events = %v, want none: the rollout under way does the work", got)
-	}
-	allCredentialed(t, c)
 }

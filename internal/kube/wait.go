@@ -162,7 +162,12 @@ func (r *recycler) reenter(ctx context.Context, raced []StalePod, round int) err
 		r.noteRetried(rs.Pods...)
 	}
 	for _, g := range plan.Replace {
-		for _, pod := range g.Pods {
+		pods := g.Pods
+		if g.Paced {
+			// One at a time here too; the others are seen next round.
+			pods = pods[:1]
+		}
+		for _, pod := range pods {
 			r.o.Logf("pod %s came up without credentials; replacing it again (%d/%d)", pod.Name, round, r.o.MaxRetries)
 			if err := r.removePod(ctx, r.o.Strategy, pod, r.o.Logf); err != nil {
 				return err

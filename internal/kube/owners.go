@@ -70,7 +70,7 @@ type Owners struct {
 	ReplicaSetDeployment map[string]string
 	// ReplicaSetRevision maps a Deployment's ReplicaSet to its revision.
 	ReplicaSetRevision map[string]string
-	Workloads            map[Workload]*WorkloadInfo
+	Workloads          map[Workload]*WorkloadInfo
 	// Before are the UIDs of the ServiceAccount's live pods when the plan
 	// was made: any other pod of a touched workload is a replacement.
 	Before map[types.UID]bool

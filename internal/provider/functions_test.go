@@ -107,7 +107,11 @@ func TestTrustPolicyFunction_roundTripsThroughTheTrustCheck(t *testing.T) {
 	if resp.Error != nil {
 		t.Fatal(resp.Error)
 	}
-	policy, err := trust.Parse(resp.Result.Value().(types.String).ValueString())
+	rendered, ok := resp.Result.Value().(types.String)
+	if !ok {
+		t.Fatalf("result is %T", resp.Result.Value())
+	}
+	policy, err := trust.Parse(rendered.ValueString())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,11 +36,11 @@ output "bad" {
   })
 }
 `,
-				ExpectError: regexp.MustCompile(`account_id must be a 12-digit account ID`),
+				ExpectError: regexp.MustCompile(`account_id\s+must\s+be\s+a\s+12-digit\s+account\s+ID`),
 			},
 			{
 				Config:      `output "bad" { value = provider::irsa::service_account_subject("Payments", "api") }`,
-				ExpectError: regexp.MustCompile(`is not a ServiceAccount`),
+				ExpectError: regexp.MustCompile(`is\s+not\s+a\s+ServiceAccount`),
 			},
 			{
 				Config: `

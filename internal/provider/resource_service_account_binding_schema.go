@@ -110,8 +110,9 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			// Optional.
 			"create_service_account": schema.BoolAttribute{
 				MarkdownDescription: "Create the ServiceAccount when it does not exist. A ServiceAccount created this way " +
-					"is deleted on destroy; one that existed before is never deleted. Default `false`: a missing " +
-					"ServiceAccount fails the plan.",
+					"is deleted on destroy (only that very one, and not while another binding holds it); one that existed " +
+					"before is never deleted. Default `false`: a ServiceAccount missing at plan time is a warning (it may be " +
+					"created earlier in the same apply), and one still missing at apply fails it, changing nothing.",
 				Optional:      true,
 				Computed:      true,
 				Default:       booldefault.StaticBool(false),

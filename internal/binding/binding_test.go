@@ -3,6 +3,7 @@ package binding
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -140,5 +141,51 @@ func TestApply_unreadablePodsCountAsStale(t *testing.T) {
 	}
 	if len(out.Stale) != 1 || out.Stale[0].Pod.Name != "bare" {
 		t.Fatalf("stale = %+v, want the planned pod", out.Stale)
+	}
+}
+
+func TestCheckHolder(t *testing.T) {
+	t.Parallel()
+	held := func(holders, role string) *corev1.ServiceAccount {
+		a := map[string]string{}
+		if holders != "" {
+			a[kube.HolderAnnotation] = holders
+		}
+		if role != "" {
+			a[kube.RoleARNAnnotation] = role
+		}
+		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns", Annotations: a}}
+	}
+	other := "arn:aws:iam::123456789012:role/other"
+	tests := []struct {
+		name      string
+		sa        *corev1.ServiceAccount
+		coHolders []string
+		conflict  bool
+	}{
+		{name: "nobody holds it", sa: held("", "")},
+		{name: "we hold it", sa: held("me", role)},
+		{name: "we hold it with another role: ours to change", sa: held("me", other)},
+		{name: "another binding, same annotations: shared", sa: held("them", role), coHolders: []string{"them"}},
+		{name: "another binding, other role: conflict", sa: held("them", other), coHolders: []string{"them"}, conflict: true},
+		{name: "shared with us, the other wants it changed", sa: held("them,me", other), coHolders: []string{"them"}, conflict: true},
+		{name: "an extra annotation the binding does not want", sa: func() *corev1.ServiceAccount {
+			sa := held("them", role)
+			sa.Annotations[kube.AudienceAnnotation] = "custom"
+			return sa
+		}(), coHolders: []string{"them"}, conflict: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			co, err := CheckHolder(tt.sa, "me", map[string]string{kube.RoleARNAnnotation: role})
+			var he *HeldError
+			if (err != nil) != tt.conflict || (err != nil && !errors.As(err, &he)) {
+				t.Fatalf("err = %v, want conflict %v", err, tt.conflict)
+			}
+			if fmt.Sprint(co) != fmt.Sprint(tt.coHolders) {
+				t.Errorf("co-holders %v, want %v", co, tt.coHolders)
+			}
+		})
 	}
 }

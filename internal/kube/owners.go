@@ -133,7 +133,6 @@ func (o Owners) Info(w Workload) *WorkloadInfo {
 // StatefulSet and DaemonSet once, however many pods it has.
 func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1.Pod) (Owners, error) {
 	o := Owners{ReplicaSetDeployment: map[string]string{}, ReplicaSetRevision: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
-	apps := p.Client.AppsV1()
 	for i := range pods {
 		owner := metav1.GetControllerOf(&pods[i])
 		if owner == nil {
@@ -143,20 +142,12 @@ func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1
 		switch owner.Kind {
 		case KindReplicaSet:
 			if _, done := o.ReplicaSetDeployment[owner.Name]; !done {
-				rs, err := apps.ReplicaSets(namespace).Get(ctx, owner.Name, metav1.GetOptions{})
-				switch {
-				case apierrors.IsNotFound(err):
-					o.ReplicaSetDeployment[owner.Name] = ""
-				case err != nil:
-					return o, fmt.Errorf("get ReplicaSet %s: %w", owner.Name, err)
-				default:
-					o.ReplicaSetDeployment[owner.Name] = ""
-					if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == KindDeployment {
-						o.ReplicaSetDeployment[owner.Name] = ref.Name
-						o.ReplicaSetRevision[owner.Name] = rs.Annotations[revisionAnnotation]
-					} else {
-						o.Workloads[Workload{KindReplicaSet, rs.Name}] = &WorkloadInfo{Template: &rs.Spec.Template, Replicas: replicas(rs.Spec.Replicas)}
-					}
+				rs, err := p.learnReplicaSet(ctx, namespace, owner.Name, o)
+				if err != nil {
+					return o, err
+				}
+				if rs != nil && o.ReplicaSetDeployment[owner.Name] == "" {
+					o.Workloads[Workload{KindReplicaSet, rs.Name}] = &WorkloadInfo{Template: &rs.Spec.Template, Replicas: replicas(rs.Spec.Replicas)}
 				}
 			}
 			w = o.WorkloadOf(&pods[i])
@@ -175,6 +166,26 @@ func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1
 		o.Workloads[w].Pods = append(o.Workloads[w].Pods, pods[i].Name)
 	}
 	return o, nil
+}
+
+// learnReplicaSet reads a ReplicaSet once and records in o which Deployment
+// (if any) owns it, and its revision. A ReplicaSet that is gone is recorded
+// as owned by none, and returned nil.
+func (p Pods) learnReplicaSet(ctx context.Context, namespace, name string, o Owners) (*appsv1.ReplicaSet, error) {
+	rs, err := p.Client.AppsV1().ReplicaSets(namespace).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		o.ReplicaSetDeployment[name] = ""
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("get ReplicaSet %s: %w", name, err)
+	}
+	o.ReplicaSetDeployment[name] = ""
+	if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == KindDeployment {
+		o.ReplicaSetDeployment[name] = ref.Name
+		o.ReplicaSetRevision[name] = rs.Annotations[revisionAnnotation]
+	}
+	return rs, nil
 }
 
 // workloadInfo reads a Deployment, StatefulSet or DaemonSet. One that is

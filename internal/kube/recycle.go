@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 )
@@ -73,7 +72,7 @@ func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, 
 		return RecyclePlan{Strategy: o.Strategy}, Owners{}, err
 	}
 	stale := Stale(pods, o.Expectation)
-	owners := Owners{ReplicaSetDeployment: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
+	owners := Owners{ReplicaSetDeployment: map[string]string{}, ReplicaSetRevision: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
 	if o.Strategy != StrategyNone && anyRecyclable(stale) {
 		err = onTransient(ctx, func() (err error) {
 			owners, err = p.ResolveOwners(ctx, o.Namespace, pods)
@@ -240,20 +239,7 @@ func (r *recycler) workloadOf(ctx context.Context, pod *corev1.Pod) Workload {
 	owner := metav1.GetControllerOf(pod)
 	if owner != nil && owner.Kind == KindReplicaSet {
 		if _, known := r.owners.ReplicaSetDeployment[owner.Name]; !known {
-			rs, err := r.Client.AppsV1().ReplicaSets(pod.Namespace).Get(ctx, owner.Name, metav1.GetOptions{})
-			switch {
-			case err == nil:
-				dep := ""
-				if ref := metav1.GetControllerOf(rs); ref != nil && ref.Kind == KindDeployment {
-					dep = ref.Name
-				}
-				r.owners.ReplicaSetDeployment[owner.Name] = dep
-				if r.owners.ReplicaSetRevision != nil {
-					r.owners.ReplicaSetRevision[owner.Name] = rs.Annotations[revisionAnnotation]
-				}
-			case apierrors.IsNotFound(err):
-				r.owners.ReplicaSetDeployment[owner.Name] = ""
-			default:
+			if _, err := r.learnReplicaSet(ctx, pod.Namespace, owner.Name, r.owners); err != nil {
 				// Unknown for now; the next poll asks again.
 				return Workload{KindReplicaSet, owner.Name}
 			}

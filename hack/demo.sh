@@ -5,9 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal; plain text in a log.
+if [ -t 1 ]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
 
-step "Starting the local EKS-like environment (first run builds Kubernetes: about 12 minutes)"
+step "Starting the local EKS-like environment (the first run builds Kubernetes, about 12 minutes; later runs reuse it)"
 go run ./internal/testenv/cmd/testenv up
 . .testenv/env.sh
 kubectl=$(go run ./internal/testenv/cmd/testenv kubectl)

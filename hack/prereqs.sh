@@ -26,7 +26,7 @@ fi
 
 if ! command -v moto_server >/dev/null 2>&1 && ! ls "$HOME"/.pyenv/versions/*/bin/moto_server >/dev/null 2>&1 \
   && ! python3 -c 'import moto.server' >/dev/null 2>&1; then
-  echo "prereqs: moto (python package moto[server]) is not installed; the IAM emulator cannot start" >&2
+  echo "prereqs: moto (python package moto[server]) is not installed; the IAM emulator cannot start. Install it: pip install 'moto[server]'" >&2
   exit 1
 fi
 

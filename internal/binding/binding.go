@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 
@@ -53,6 +54,8 @@ type Spec struct {
 	// set them before annotating: the first apply after an import, which
 	// also takes the ServiceAccount over from the binding that held it.
 	Adopt bool
+	// AdoptKeys are the annotations the import brought into state.
+	AdoptKeys []string
 	// ID identifies this binding in kube.HolderAnnotation.
 	ID      string
 	Restart Restart
@@ -101,14 +104,18 @@ func (e *HeldError) Error() string {
 // for exactly the same values holds it too: that is how a
 // create_before_destroy replacement hands over, and it takes nothing from
 // anyone.
-func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string) ([]string, error) {
+func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string, manager string) ([]string, error) {
 	others := slices.DeleteFunc(kube.Holders(sa), func(h string) bool { return h == id })
 	if len(others) == 0 {
 		return nil, nil
 	}
 	current := map[string]string{}
 	differs := false
+	owned := kube.OwnedBy(sa, manager)
 	for _, k := range kube.BindingAnnotations {
+		if _, want := desired[k]; !want && !slices.Contains(owned, k) {
+			continue // another tool's: neither binding's business
+		}
 		v, ok := sa.Annotations[k]
 		if ok {
 			current[k] = v
@@ -147,7 +154,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	// The annotations go to the ServiceAccount as it was read: holders
 	// checked on a copy another binding changed meanwhile would let both
 	// through, so a stale read is read again.
-	err := retry.OnError(retry.DefaultRetry, staleRead, func() (err error) {
+	err := retry.OnError(retry.DefaultRetry, kube.IsStaleRead, func() (err error) {
 		out = Outcome{}
 		sa, err = b.annotate(ctx, spec, &out)
 		return err
@@ -170,28 +177,34 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 func (b Binder) annotate(ctx context.Context, spec Spec, out *Outcome) (*corev1.ServiceAccount, error) {
 	sas := b.Conn.ServiceAccounts()
 	existing, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
-	opts := kube.ApplyOptions{Force: spec.ForceConflicts}
-	var coHolders []string
+	if apierrors.IsNotFound(err) && spec.CreateServiceAccount {
+		// Created empty, then annotated like any other: two bindings
+		// creating it side by side meet in the holder check.
+		existing, err = sas.Create(ctx, spec.Namespace, spec.ServiceAccount)
+		if apierrors.IsAlreadyExists(err) {
+			return nil, errReadAgain
+		}
+		out.Created = err == nil
+	}
 	switch {
-	case apierrors.IsNotFound(err) && spec.CreateServiceAccount:
-		out.Created = true
 	case apierrors.IsNotFound(err):
 		return nil, &NotFoundError{spec.Namespace, spec.ServiceAccount}
 	case err != nil:
 		return nil, fmt.Errorf("read ServiceAccount: %w", err)
-	default:
-		if spec.Adopt {
-			// An import takes the ServiceAccount over.
-			if existing, err = sas.Adopt(ctx, existing, kube.BindingAnnotations); err != nil {
-				return nil, fmt.Errorf("take over the imported annotations: %w", err)
-			}
-		} else if coHolders, err = CheckHolder(existing, spec.ID, spec.Binding.Annotations()); err != nil {
-			return nil, err
-		}
-		// That very ServiceAccount, as read: one deleted meanwhile is
-		// not re-created, one changed meanwhile is read again.
-		opts.UID, opts.ResourceVersion = existing.UID, existing.ResourceVersion
 	}
+	var coHolders []string
+	if spec.Adopt {
+		// An import takes the ServiceAccount over: the annotations it
+		// imported, and the holder list.
+		if existing, err = sas.Adopt(ctx, existing, spec.AdoptKeys); err != nil {
+			return nil, fmt.Errorf("take over the imported annotations: %w", err)
+		}
+	} else if coHolders, err = CheckHolder(existing, spec.ID, spec.Binding.Annotations(), b.Conn.FieldManager); err != nil {
+		return nil, err
+	}
+	// That very ServiceAccount, as read: one deleted meanwhile is not
+	// re-created, one changed meanwhile is read again.
+	opts := kube.ApplyOptions{Force: spec.ForceConflicts, UID: existing.UID, ResourceVersion: existing.ResourceVersion}
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
 	annotations := spec.Binding.Annotations()
@@ -205,12 +218,9 @@ func (b Binder) annotate(ctx context.Context, spec Spec, out *Outcome) (*corev1.
 	return sa, err
 }
 
-// staleRead is a conflict on the resourceVersion the apply was conditional
-// on, not a field another manager owns.
-func staleRead(err error) bool {
-	var owned *kube.ConflictError
-	return apierrors.IsConflict(err) && !errors.As(err, &owned)
-}
+// errReadAgain retries annotate from the read: someone created the
+// ServiceAccount between our read and our create.
+var errReadAgain = apierrors.NewConflict(schema.GroupResource{Resource: "serviceaccounts"}, "", errors.New("created meanwhile; reading it again"))
 
 // Recycle recycles the pods against e without annotating: destroy's
 // on_destroy, where e names no role.

@@ -169,16 +169,25 @@ func TestCheckHolder(t *testing.T) {
 		{name: "another binding, same annotations: shared", sa: held("them", role), coHolders: []string{"them"}},
 		{name: "another binding, other role: conflict", sa: held("them", other), coHolders: []string{"them"}, conflict: true},
 		{name: "shared with us, the other wants it changed", sa: held("them,me", other), coHolders: []string{"them"}, conflict: true},
-		{name: "an extra annotation the binding does not want", sa: func() *corev1.ServiceAccount {
+		{name: "an extra annotation the other binding set", sa: func() *corev1.ServiceAccount {
 			sa := held("them", role)
 			sa.Annotations[kube.AudienceAnnotation] = "custom"
+			sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "irsa", Operation: metav1.ManagedFieldsOperationApply,
+				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)}}
 			return sa
 		}(), coHolders: []string{"them"}, conflict: true},
+		{name: "an extra annotation another tool set: not the bindings' business", sa: func() *corev1.ServiceAccount {
+			sa := held("them", role)
+			sa.Annotations[kube.AudienceAnnotation] = "custom"
+			sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "helm", Operation: metav1.ManagedFieldsOperationUpdate,
+				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)}}
+			return sa
+		}(), coHolders: []string{"them"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			co, err := CheckHolder(tt.sa, "me", map[string]string{kube.RoleARNAnnotation: role})
+			co, err := CheckHolder(tt.sa, "me", map[string]string{kube.RoleARNAnnotation: role}, "irsa")
 			var he *HeldError
 			if (err != nil) != tt.conflict || (err != nil && !errors.As(err, &he)) {
 				t.Fatalf("err = %v, want conflict %v", err, tt.conflict)

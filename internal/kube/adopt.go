@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -33,6 +36,9 @@ func (s ServiceAccounts) Adopt(ctx context.Context, sa *corev1.ServiceAccount, k
 			return nil, fmt.Errorf("managedFields of %s: %w", mf.Manager, err)
 		}
 		changed = changed || removed
+		if rest == nil {
+			continue // the entry owned nothing else
+		}
 		mf.FieldsV1 = rest
 		fields = append(fields, mf)
 	}
@@ -53,12 +59,18 @@ func (s ServiceAccounts) Adopt(ctx context.Context, sa *corev1.ServiceAccount, k
 	fields[ours].FieldsV1 = merged
 	patch, err := json.Marshal([]map[string]any{
 		{"op": "test", "path": "/metadata/resourceVersion", "value": sa.ResourceVersion},
-		{"op": "replace", "path": "/metadata/managedFields", "value": fields},
+		{"op": "add", "path": "/metadata/managedFields", "value": fields},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.Client.CoreV1().ServiceAccounts(sa.Namespace).Patch(ctx, sa.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
+	adopted, err := s.Client.CoreV1().ServiceAccounts(sa.Namespace).Patch(ctx, sa.Name, types.JSONPatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsInvalid(err) && strings.Contains(err.Error(), "resourceVersion") {
+		// The test op failed: changed since read. Callers retry a
+		// conflict from a fresh read.
+		return nil, apierrors.NewConflict(schema.GroupResource{Resource: "serviceaccounts"}, sa.Name, err)
+	}
+	return adopted, err
 }
 
 // fieldSet is a FieldsV1 document: "f:name" keys down to empty leaves.
@@ -92,6 +104,9 @@ func (s fieldSet) annotations(create bool) fieldSet {
 	return ann
 }
 
+// withoutAnnotations removes keys from a field set. Emptied parents go too:
+// an empty "f:annotations" would mean owning the annotations map itself.
+// A set left with nothing is nil.
 func withoutAnnotations(f *metav1.FieldsV1, keys []string) (*metav1.FieldsV1, bool, error) {
 	set, err := parseFields(f)
 	if err != nil {
@@ -107,6 +122,16 @@ func withoutAnnotations(f *metav1.FieldsV1, keys []string) (*metav1.FieldsV1, bo
 	}
 	if !removed {
 		return f, false, nil
+	}
+	if len(ann) == 0 {
+		meta, _ := set["f:metadata"].(map[string]any)
+		delete(meta, "f:annotations")
+		if len(meta) == 0 {
+			delete(set, "f:metadata")
+		}
+	}
+	if len(set) == 0 {
+		return nil, true, nil
 	}
 	raw, err := json.Marshal(set)
 	return metav1.NewFieldsV1(string(raw)), true, err

@@ -19,6 +19,16 @@ func TestAnnotationFieldSets(t *testing.T) {
 	if _, removed, _ := withoutAnnotations(metav1.NewFieldsV1(`{"f:spec":{}}`), []string{RoleARNAnnotation}); removed {
 		t.Error("removed from an entry without annotations")
 	}
+	// The last key goes with its empty parents: an empty f:annotations
+	// would mean owning the annotations map itself.
+	only := metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/role-arn":{}}}}`)
+	if rest, removed, err := withoutAnnotations(only, []string{RoleARNAnnotation}); err != nil || !removed || rest != nil {
+		t.Errorf("single-key entry: rest %v, removed %v, err %v; want nothing left", rest, removed, err)
+	}
+	labelled := metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/role-arn":{}},"f:labels":{"f:app":{}}}}`)
+	if rest, _, _ := withoutAnnotations(labelled, []string{RoleARNAnnotation}); rest.GetRawString() != `{"f:metadata":{"f:labels":{"f:app":{}}}}` {
+		t.Errorf("rest = %s, want the labels only", rest.GetRawString())
+	}
 
 	ours, added, err := withAnnotations(nil, []string{RoleARNAnnotation})
 	if err != nil || !added {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // The ServiceAccount annotations the EKS pod identity webhook honours.
@@ -158,6 +159,18 @@ func (e *HeldElsewhereError) Error() string {
 // create_before_destroy replacement, or a second configuration that asked
 // for the same values), nothing is released: the error says who holds it.
 func (s ServiceAccounts) Release(ctx context.Context, namespace, name, holder string) (*corev1.ServiceAccount, error) {
+	var released *corev1.ServiceAccount
+	// Conditional on the version read: co-holders released side by side
+	// must not write back each other's holder lists.
+	err := retry.OnError(retry.DefaultRetry, IsStaleRead, func() error {
+		var err error
+		released, err = s.release(ctx, namespace, name, holder)
+		return err
+	})
+	return released, err
+}
+
+func (s ServiceAccounts) release(ctx context.Context, namespace, name, holder string) (*corev1.ServiceAccount, error) {
 	sa, err := s.Get(ctx, namespace, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -165,6 +178,7 @@ func (s ServiceAccounts) Release(ctx context.Context, namespace, name, holder st
 	if err != nil {
 		return nil, err
 	}
+	precondition := ApplyOptions{UID: sa.UID, ResourceVersion: sa.ResourceVersion}
 	if holders := Holders(sa); len(holders) > 0 {
 		rest := slices.DeleteFunc(slices.Clone(holders), func(id string) bool { return id == holder })
 		switch {
@@ -178,21 +192,37 @@ func (s ServiceAccounts) Release(ctx context.Context, namespace, name, holder st
 			for _, k := range OwnedBy(sa, s.FieldManager) {
 				keep[k] = sa.Annotations[k]
 			}
-			if _, err := s.Apply(ctx, namespace, name, keep, ApplyOptions{UID: sa.UID}); err != nil && !apierrors.IsNotFound(err) {
+			if _, err := s.Apply(ctx, namespace, name, keep, precondition); err != nil && !apierrors.IsNotFound(err) {
 				return nil, err
 			}
 			return sa, &HeldElsewhereError{Holders: rest}
 		}
 	}
-	if len(OwnedBy(sa, s.FieldManager)) == 0 {
+	if len(OwnedBy(sa, s.FieldManager)) == 0 && !slices.Contains(AnnotationOwners(sa, "")[HolderAnnotation], s.FieldManager) {
 		// Nothing of ours to release; do not add a managedFields entry.
 		return sa, nil
 	}
-	sa, err = s.Apply(ctx, namespace, name, nil, ApplyOptions{UID: sa.UID})
+	sa, err = s.Apply(ctx, namespace, name, nil, precondition)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	return sa, err
+}
+
+// IsStaleRead is a conflict on the resourceVersion a write was conditional
+// on: read again and retry. A field another manager owns is not one.
+func IsStaleRead(err error) bool {
+	var owned *ConflictError
+	return apierrors.IsConflict(err) && !errors.As(err, &owned) &&
+		!apierrors.HasStatusCause(err, metav1.CauseTypeFieldManagerConflict)
+}
+
+// Create creates the ServiceAccount, empty: the annotations follow with
+// Apply, conditional on it. A ServiceAccount created by someone else
+// meanwhile is an AlreadyExists error.
+func (s ServiceAccounts) Create(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	return s.Client.CoreV1().ServiceAccounts(namespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}},
+		metav1.CreateOptions{FieldManager: s.FieldManager})
 }
 
 // ErrReplaced is returned by Delete when the ServiceAccount by that name is

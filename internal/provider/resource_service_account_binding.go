@@ -124,8 +124,11 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 		marker, d := private.GetKey(ctx, adoptKey)
 		diags.Append(d...)
 		adopting = len(marker) > 0
-		// An imported binding takes over the annotations it adopted.
+		// An imported binding takes over the annotations it imported.
 		spec.Adopt = adopting
+		for k := range prior.binding().Annotations() {
+			spec.AdoptKeys = append(spec.AdoptKeys, k)
+		}
 	}
 	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})

@@ -82,7 +82,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		id, d := bindingID(ctx, req.Private)
 		resp.Diagnostics.Append(d...)
 		var held *binding.HeldError
-		if _, err := binding.CheckHolder(sa, id, desired); errors.As(err, &held) && len(adopting) == 0 {
+		if _, err := binding.CheckHolder(sa, id, desired, r.data.fieldManager); errors.As(err, &held) && len(adopting) == 0 {
 			// A definite conflict, unlike drift: apply would fail.
 			resp.Diagnostics.Append(serviceAccountHeld(held, desired))
 			return

@@ -110,7 +110,8 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			// Optional.
 			"create_service_account": schema.BoolAttribute{
 				MarkdownDescription: "Create the ServiceAccount when it does not exist. A ServiceAccount created this way " +
-					"is deleted on destroy (only that very one, and not while another binding holds it); one that existed " +
+					"is deleted on destroy (only that very one; not when a create_before_destroy replacement holds it, which " +
+					"leaves it in place); one that existed " +
 					"before is never deleted. Default `false`: a ServiceAccount missing at plan time is a warning (it may be " +
 					"created earlier in the same apply), and one still missing at apply fails it, changing nothing.",
 				Optional:      true,

@@ -161,29 +161,22 @@ func PlanRecycle(stale []StalePod, strategy Strategy, owners Owners) RecyclePlan
 	// already under way replaces its old pods by itself: wait for it.
 	for w, pods := range candidates {
 		info := owners.Info(w)
-		if info.RollingOut && !slices.ContainsFunc(pods, func(p *corev1.Pod) bool { return !owners.OfOlderRevision(p) }) {
-			r := Restart{Workload: w, InProgress: true}
-			for _, pod := range pods {
-				r.Pods = append(r.Pods, pod.Name)
+		inProgress := info.RollingOut && !slices.ContainsFunc(pods, func(p *corev1.Pod) bool { return !owners.OfOlderRevision(p) })
+		if !inProgress {
+			inScope := 0
+			for _, name := range info.Pods {
+				if w.Kind != KindStatefulSet || ordinal(name) >= int(info.Partition) {
+					inScope++
+				}
 			}
-			sort.Strings(r.Pods)
-			plan.Restart = append(plan.Restart, r)
-			continue
-		}
-		inScope := 0
-		for _, name := range info.Pods {
-			if w.Kind != KindStatefulSet || ordinal(name) >= int(info.Partition) {
-				inScope++
+			if want := int(info.Replicas) - int(info.Partition); inScope > len(pods) || want > len(pods) {
+				for _, pod := range pods {
+					replace(w, pod, true)
+				}
+				continue
 			}
 		}
-		want := int(info.Replicas) - int(info.Partition)
-		if inScope > len(pods) || want > len(pods) {
-			for _, pod := range pods {
-				replace(w, pod, true)
-			}
-			continue
-		}
-		r := Restart{Workload: w}
+		r := Restart{Workload: w, InProgress: inProgress}
 		for _, pod := range pods {
 			r.Pods = append(r.Pods, pod.Name)
 		}

@@ -45,6 +45,8 @@ type trustPolicyModel struct {
 // serviceAccountPattern is NAMESPACE/NAME, where either may use * and ?.
 var serviceAccountPattern = regexp.MustCompile(`^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?/[a-z0-9*?]([-a-z0-9.*?]*[a-z0-9*?])?$`)
 
+var accountIDPattern = regexp.MustCompile(`^[0-9]{12}$`)
+
 var oidcProviderARNPattern = regexp.MustCompile(`^arn:aws[a-z0-9-]*:iam::[0-9]{12}:oidc-provider/\S+$`)
 
 func (d *trustPolicyDataSource) Metadata(_ context.Context, req datasource.MetadataRequest, resp *datasource.MetadataResponse) {
@@ -89,7 +91,7 @@ func (d *trustPolicyDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 				MarkdownDescription: "Account of the OIDC provider. Default: the caller's account (STS GetCallerIdentity). " +
 					"Not used when `oidc_provider_arn` is set.",
 				Optional:   true,
-				Validators: []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^[0-9]{12}$`), "must be a 12-digit account ID")},
+				Validators: []validator.String{stringvalidator.RegexMatches(accountIDPattern, "must be a 12-digit account ID")},
 			},
 			"json": schema.StringAttribute{
 				MarkdownDescription: "The policy document.",

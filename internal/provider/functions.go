@@ -69,12 +69,14 @@ func (f *trustPolicyFunction) Metadata(_ context.Context, _ function.MetadataReq
 	resp.Name = "trust_policy"
 }
 
-// trustPolicyArguments are the attributes the function's object takes, with
-// whether each is required.
-var trustPolicyArguments = []struct {
+// trustPolicyArgument is one attribute of the function's object.
+type trustPolicyArgument struct {
 	name, description string
 	required          bool
-}{
+}
+
+// trustPolicyArguments are the attributes the function's object takes.
+var trustPolicyArguments = []trustPolicyArgument{
 	{"service_accounts", "list of `NAMESPACE/NAME` (`*` and `?` allowed, for `StringLike`)", true},
 	{"oidc_issuer", "the cluster's OIDC issuer URL (`https://oidc.eks.REGION.amazonaws.com/id/ID`)", true},
 	{"account_id", "the account of the IAM OIDC provider; required unless `oidc_provider_arn` is given", false},
@@ -118,12 +120,7 @@ func (f *trustPolicyFunction) Run(ctx context.Context, req function.RunRequest, 
 	}
 	attrs := obj.Attributes()
 	for name := range attrs {
-		if !slices.ContainsFunc(trustPolicyArguments, func(a struct {
-			name, description string
-			required          bool
-		}) bool {
-			return a.name == name
-		}) {
+		if !slices.ContainsFunc(trustPolicyArguments, func(a trustPolicyArgument) bool { return a.name == name }) {
 			resp.Error = function.NewArgumentFuncError(0, fmt.Sprintf("unknown attribute %q; trust_policy takes service_accounts, oidc_issuer, account_id, partition, oidc_provider_arn and audience", name))
 			return
 		}
@@ -169,7 +166,7 @@ func (f *trustPolicyFunction) Run(ctx context.Context, req function.RunRequest, 
 		if partition == "" {
 			partition = "aws"
 		}
-		if !regexp.MustCompile(`^[0-9]{12}$`).MatchString(account) {
+		if !accountIDPattern.MatchString(account) {
 			resp.Error = function.NewArgumentFuncError(0, "account_id must be a 12-digit account ID (or give oidc_provider_arn)")
 			return
 		}

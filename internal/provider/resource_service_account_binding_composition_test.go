@@ -61,10 +61,7 @@ func exampleFile(t *testing.T, name, ns string) string {
 }
 
 func TestAccServiceAccountBinding_composition(t *testing.T) {
-	testAccPreCheck(t)
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
+	cliAcceptance(t)
 	overrides := kubernetesProviderOverrides(t)
 	tests := []struct {
 		name  string

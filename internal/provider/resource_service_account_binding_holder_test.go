@@ -2,7 +2,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -136,10 +135,7 @@ func TestAccServiceAccountBinding_createBeforeDestroyKeepsACreatedServiceAccount
 // changes nothing; with the same role it shares the ServiceAccount, and
 // destroying it leaves the first one's annotation.
 func TestAccServiceAccountBinding_twoStates(t *testing.T) {
-	testAccPreCheck(t)
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
+	cliAcceptance(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	first := newTerraformCLI(t, bindingConfig(c.ns, "api", testRoleA, ""))

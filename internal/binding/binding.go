@@ -142,6 +142,12 @@ func (e *NotFoundError) Error() string {
 type Binder struct {
 	Conn kube.Conn
 	Logf func(format string, args ...any)
+	// Lookup, when set, answers the first read of the ServiceAccount: a
+	// plan's shared snapshot. What Apply decides on it is safe because the
+	// annotations are applied on condition that the ServiceAccount is still
+	// the one read (UID and resourceVersion); one that changed or went
+	// since is read again from the API server.
+	Lookup func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
 }
 
 // Apply annotates the ServiceAccount, then recycles its stale pods. With
@@ -154,9 +160,20 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	// The annotations go to the ServiceAccount as it was read: holders
 	// checked on a copy another binding changed meanwhile would let both
 	// through, so a stale read is read again.
-	err := retry.OnError(retry.DefaultRetry, kube.IsStaleRead, func() (err error) {
+	read := b.Lookup
+	err := retry.OnError(retry.DefaultRetry, func(err error) bool {
+		if read != nil {
+			// Decided on the snapshot: a refusal is confirmed on a
+			// fresh read before it is reported.
+			read = nil
+			var notFound *NotFoundError
+			var held *HeldError
+			return errors.As(err, &notFound) || errors.As(err, &held) || kube.IsStaleRead(err)
+		}
+		return kube.IsStaleRead(err)
+	}, func() (err error) {
 		out = Outcome{}
-		sa, err = b.annotate(ctx, spec, &out)
+		sa, err = b.annotate(ctx, spec, read, &out)
 		return err
 	})
 	if err != nil {
@@ -168,15 +185,18 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 
 	e := spec.Binding.Expectation(out.AnnotatedAt)
 	out.Recycle, err = b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
-	out.Stale = b.report(ctx, spec, e, out.Recycle.Plan)
+	out.Stale = b.report(ctx, spec, e, out.Recycle, err)
 	return out, err
 }
 
 // annotate reads the ServiceAccount, checks who holds it, and applies the
 // annotations, conditional on what it read.
-func (b Binder) annotate(ctx context.Context, spec Spec, out *Outcome) (*corev1.ServiceAccount, error) {
+func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error), out *Outcome) (*corev1.ServiceAccount, error) {
 	sas := b.Conn.ServiceAccounts()
-	existing, err := sas.Get(ctx, spec.Namespace, spec.ServiceAccount)
+	if read == nil {
+		read = sas.Get
+	}
+	existing, err := read(ctx, spec.Namespace, spec.ServiceAccount)
 	if apierrors.IsNotFound(err) && spec.CreateServiceAccount {
 		// Created empty, then annotated like any other: two bindings
 		// creating it side by side meet in the holder check.
@@ -227,7 +247,7 @@ var errReadAgain = apierrors.NewConflict(schema.GroupResource{Resource: "service
 func (b Binder) Recycle(ctx context.Context, spec Spec, e kube.Expectation) (kube.RecycleResult, []kube.StalePod, error) {
 	spec.Restart.GateTimeout = -1
 	res, err := b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
-	return res, b.report(ctx, spec, e, res.Plan), err
+	return res, b.report(ctx, spec, e, res, err), err
 }
 
 func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOptions {
@@ -248,8 +268,13 @@ func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOption
 // report takes the last look at the pods, under its own short deadline so
 // that a timeout or a cancel of the operation still ends with the truth.
 // When even that fails, every pod the plan named counts as stale, so the
-// next plan looks again.
-func (b Binder) report(ctx context.Context, spec Spec, e kube.Expectation, plan kube.RecyclePlan) []kube.StalePod {
+// next plan looks again. A plan that touched nothing was made from a list
+// that is still the last look.
+func (b Binder) report(ctx context.Context, spec Spec, e kube.Expectation, res kube.RecycleResult, recycleErr error) []kube.StalePod {
+	plan := res.Plan
+	if recycleErr == nil && plan.Empty() && res.Listed != nil {
+		return kube.Stale(res.Listed, e)
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 	defer cancel()
 	pods, err := b.Conn.Pods().ForServiceAccount(ctx, spec.Namespace, spec.ServiceAccount, spec.Restart.Selector)

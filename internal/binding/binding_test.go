@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -196,5 +197,92 @@ func TestCheckHolder(t *testing.T) {
 				t.Errorf("co-holders %v, want %v", co, tt.coHolders)
 			}
 		})
+	}
+}
+
+// Apply decides on a snapshot's copy of the ServiceAccount when it has one;
+// a refusal is confirmed by a fresh read before it is reported. (That the API
+// server refuses an apply on an outdated copy, which the fake does not, is
+// tested against the real one in internal/provider.)
+func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
+	t.Parallel()
+	current := func(client *fake.Clientset) *corev1.ServiceAccount {
+		sa, err := client.CoreV1().ServiceAccounts("ns").Get(context.Background(), "api", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sa
+	}
+	tests := []struct {
+		name string
+		// snapshot is what the snapshot answers, from the live object.
+		snapshot func(live *corev1.ServiceAccount) (*corev1.ServiceAccount, error)
+		gets     int
+	}{
+		{name: "current copy: no read at all", snapshot: func(live *corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
+			return live, nil
+		}},
+		{name: "copy held by another binding, since released: confirmed, then applied", gets: 1, snapshot: func(live *corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
+			live.Annotations = map[string]string{kube.HolderAnnotation: "gone", kube.RoleARNAnnotation: "arn:aws:iam::123456789012:role/old"}
+			return live, nil
+		}},
+		{name: "missing from the snapshot, created since: confirmed, then applied", gets: 1, snapshot: func(*corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
+			return nil, apierrors.NewNotFound(corev1.Resource("serviceaccounts"), "api")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}})
+			// Give the live object a resourceVersion the snapshot's copy can lag behind.
+			live := current(client)
+			live.Labels = map[string]string{"touched": "yes"}
+			if _, err := client.CoreV1().ServiceAccounts("ns").Update(t.Context(), live, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			seen := current(client)
+			b := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}, Lookup: func(context.Context, string, string) (*corev1.ServiceAccount, error) {
+				return tt.snapshot(seen.DeepCopy())
+			}}
+			client.ClearActions()
+			s := spec(kube.StrategyNone)
+			s.ID = "me"
+			out, err := b.Apply(t.Context(), s)
+			if err != nil || !out.Annotated {
+				t.Fatalf("outcome %+v, err %v", out, err)
+			}
+			if got := current(client).Annotations[kube.RoleARNAnnotation]; got != role {
+				t.Errorf("role annotation %q, want %q", got, role)
+			}
+			gets := 0
+			for _, a := range client.Actions() {
+				if a.GetVerb() == "get" && a.GetResource().Resource == "serviceaccounts" {
+					gets++
+				}
+			}
+			gets-- // current() in the assertion above
+			if gets != tt.gets {
+				t.Errorf("%d fresh reads of the ServiceAccount, want %d", gets, tt.gets)
+			}
+		})
+	}
+}
+
+// A binding whose apply found nothing to recycle reports from the list it
+// planned from: one LIST of pods in all.
+func TestApply_nothingToRecycleListsPodsOnce(t *testing.T) {
+	t.Parallel()
+	client := fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}})
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyRollout))
+	if err != nil || !out.Annotated || len(out.Stale) != 0 {
+		t.Fatalf("outcome %+v, err %v", out, err)
+	}
+	calls := map[string]int{}
+	for _, a := range client.Actions() {
+		calls[a.GetVerb()+" "+a.GetResource().Resource]++
+	}
+	want := map[string]int{"get serviceaccounts": 1, "patch serviceaccounts": 1, "list pods": 1}
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("requests %v, want %v", calls, want)
 	}
 }

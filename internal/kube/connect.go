@@ -36,7 +36,21 @@ type ConnectionConfig struct {
 	Exec                 *ExecConfig
 
 	UserAgent string
+	// QPS and Burst are the client-side rate limit; zero means the default.
+	QPS   float32
+	Burst int
 }
+
+// The default client-side rate limit. A plan of any size reads two lists
+// per namespace, well inside the burst; an apply makes two to three
+// requests per binding plus those of recycling, so 500 new bindings take
+// about ten seconds of limit rather than a minute. The API server protects
+// itself with priority and fairness, and its 429s are retried after their
+// Retry-After.
+const (
+	DefaultQPS   = 100.0
+	DefaultBurst = 200
+)
 
 // ExecConfig runs a credential plugin such as `aws eks get-token`.
 type ExecConfig struct {
@@ -120,9 +134,15 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 }
 
 func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
-	// A refresh of many bindings is a burst of small requests; client-go's
-	// default 5 QPS would make it crawl.
-	cfg.QPS, cfg.Burst = 50, 100
+	// client-go's default of 5 QPS would make an apply of many bindings
+	// crawl; see DefaultQPS.
+	cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
+	if c.QPS > 0 {
+		cfg.QPS = c.QPS
+	}
+	if c.Burst > 0 {
+		cfg.Burst = c.Burst
+	}
 	if c.UserAgent != "" {
 		cfg.UserAgent = c.UserAgent
 	}

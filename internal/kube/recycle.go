@@ -34,6 +34,10 @@ type RecycleOptions struct {
 	GateTimeout time.Duration
 	// Logf reports progress (the provider sends it to tflog).
 	Logf func(format string, args ...any)
+	// ListPods, when set, lists the ServiceAccount's live pods for Plan
+	// instead of asking the API server: a plan's shared snapshot. Recycle
+	// always lists fresh.
+	ListPods func(ctx context.Context) ([]corev1.Pod, error)
 }
 
 // RecycleResult is what Recycle planned and did.
@@ -45,6 +49,10 @@ type RecycleResult struct {
 	// Retried are replacements that came up without credentials and went
 	// through planning again.
 	Retried []string
+	// Listed are the pods the plan was made from (nil when listing
+	// failed). When the plan touched nothing they are still the truth,
+	// and need no second look.
+	Listed []corev1.Pod
 }
 
 // NotDoneError is returned when waiting ends (timeout or retries
@@ -63,13 +71,28 @@ func (e *NotDoneError) Unwrap() error { return e.Err }
 // Plan lists the stale pods and decides what strategy would do with them,
 // changing nothing.
 func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, error) {
+	plan, owners, _, err := p.plan(ctx, o)
+	return plan, owners, err
+}
+
+// plan is Plan that also returns the pods it planned from.
+func (p Pods) plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, []corev1.Pod, error) {
+	list := o.ListPods
+	if list == nil {
+		list = func(ctx context.Context) ([]corev1.Pod, error) {
+			return p.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
+		}
+	}
 	var pods []corev1.Pod
 	err := onTransient(ctx, func() (err error) {
-		pods, err = p.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
+		pods, err = list(ctx)
 		return err
 	})
 	if err != nil {
-		return RecyclePlan{Strategy: o.Strategy}, Owners{}, err
+		return RecyclePlan{Strategy: o.Strategy}, Owners{}, nil, err
+	}
+	if pods == nil {
+		pods = []corev1.Pod{} // listed, and none: unlike not listed
 	}
 	stale := Stale(pods, o.Expectation)
 	owners := Owners{ReplicaSetDeployment: map[string]string{}, ReplicaSetRevision: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
@@ -79,14 +102,14 @@ func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, 
 			return err
 		})
 		if err != nil {
-			return RecyclePlan{Strategy: o.Strategy}, owners, err
+			return RecyclePlan{Strategy: o.Strategy}, owners, nil, err
 		}
 	}
 	owners.Before = map[types.UID]bool{}
 	for i := range pods {
 		owners.Before[pods[i].UID] = true
 	}
-	return PlanRecycle(stale, o.Strategy, owners), owners, nil
+	return PlanRecycle(stale, o.Strategy, owners), owners, pods, nil
 }
 
 func anyRecyclable(stale []StalePod) bool {
@@ -111,8 +134,9 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 	if o.PollInterval == 0 {
 		o.PollInterval = time.Second
 	}
-	plan, owners, err := p.Plan(ctx, o)
-	res := RecycleResult{Plan: plan}
+	o.ListPods = nil // what is recycled is decided on a fresh list
+	plan, owners, listed, err := p.plan(ctx, o)
+	res := RecycleResult{Plan: plan, Listed: listed}
 	if err != nil || plan.Empty() {
 		return res, err
 	}

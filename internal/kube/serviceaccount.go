@@ -138,10 +138,10 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 	if apierrors.IsConflict(err) && o.UID != "" && strings.Contains(err.Error(), "uid mismatch") {
 		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, name)
 	}
-	if apierrors.IsConflict(err) {
+	if apierrors.IsConflict(err) && apierrors.HasStatusCause(err, metav1.CauseTypeFieldManagerConflict) {
 		return nil, s.explainConflict(ctx, namespace, name, annotations, err)
 	}
-	return sa, err
+	return sa, err // a resourceVersion conflict is a stale read: IsStaleRead
 }
 
 // HeldElsewhereError is returned by Release when other bindings hold the
@@ -273,11 +273,28 @@ func (e *ConflictError) Error() string {
 func (e *ConflictError) Unwrap() error { return e.Err }
 
 func (s ServiceAccounts) explainConflict(ctx context.Context, namespace, name string, desired map[string]string, applyErr error) error {
-	cerr := &ConflictError{Namespace: namespace, Name: name, Err: applyErr}
 	sa, err := s.Get(ctx, namespace, name)
 	if err != nil {
 		return errors.Join(applyErr, err)
 	}
+	predicted := PredictConflicts(sa, desired, s.FieldManager)
+	if predicted == nil {
+		// The owner changed between the apply and the read; the API
+		// server's message still names it.
+		return applyErr
+	}
+	predicted.Err = applyErr
+	return predicted
+}
+
+// PredictConflicts is what a server-side apply of desired by manager would
+// refuse, read from sa's managedFields as the API server reads them: an
+// annotation whose value would change and that another manager owns. Nil
+// when there is none. A plan asks this of a ServiceAccount it has already
+// read rather than send a dry run per binding; what it predicts is
+// confirmed by the API server before it is reported.
+func PredictConflicts(sa *corev1.ServiceAccount, desired map[string]string, manager string) *ConflictError {
+	cerr := &ConflictError{Namespace: sa.Namespace, Name: sa.Name}
 	owners := AnnotationOwners(sa, "")
 	for _, key := range BindingAnnotations {
 		want, ok := desired[key]
@@ -286,7 +303,7 @@ func (s ServiceAccounts) explainConflict(ctx context.Context, namespace, name st
 		}
 		var others []string
 		for _, m := range owners[key] {
-			if m != s.FieldManager {
+			if m != manager {
 				others = append(others, m)
 			}
 		}
@@ -295,9 +312,7 @@ func (s ServiceAccounts) explainConflict(ctx context.Context, namespace, name st
 		}
 	}
 	if len(cerr.Conflicts) == 0 {
-		// The owner changed between the apply and the read; the API
-		// server's message still names it.
-		return applyErr
+		return nil
 	}
 	return cerr
 }

@@ -61,8 +61,8 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Binds AWS IAM roles to Kubernetes ServiceAccounts on Amazon EKS " +
 			"([IRSA](https://docs.aws.amazon.com/eks/latest/userguide/iam-roles-for-service-accounts.html)). " +
-			"Every setting is optional: an empty `provider \"irsa\" {}` uses `~/.kube/config` (or the in-cluster " +
-			"configuration when running in a pod).",
+			"Every setting is optional: without kubernetes settings (or `KUBE_CONFIG_PATH`, `KUBECONFIG`) the provider uses the in-cluster " +
+			"configuration (when it runs in a pod); it never falls back to `~/.kube/config` on its own.",
 		Attributes: map[string]schema.Attribute{
 			"kubernetes": kubernetesSchema(),
 			"aws":        awsSchema(),
@@ -121,6 +121,9 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		if err == nil {
 			data.kube, err = kube.NewClientset(rest)
 			data.kubeHost = rest.Host
+		}
+		if err == nil {
+			data.reads = kube.NewSnapshot(data.kube, 0)
 		}
 		// Kept, not reported here: configurations that only read the
 		// trust-policy data source do not need a cluster.

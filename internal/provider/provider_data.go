@@ -25,6 +25,8 @@ type providerData struct {
 	// on resources not created yet: cluster checks wait for apply.
 	kubeUnknown  bool
 	fieldManager string
+	// reads shares one plan's reads of each namespace between bindings.
+	reads *kube.Snapshot
 
 	// IAM, built on first use: configurations with trust_check = "off"
 	// and no data source never load AWS settings.

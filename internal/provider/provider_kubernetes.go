@@ -1,12 +1,16 @@
 package provider
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/float64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
@@ -29,6 +33,8 @@ type kubernetesModel struct {
 	TLSServerName         types.String   `tfsdk:"tls_server_name"`
 	ProxyURL              types.String   `tfsdk:"proxy_url"`
 	Exec                  *execModel     `tfsdk:"exec"`
+	QPS                   types.Float64  `tfsdk:"qps"`
+	Burst                 types.Int64    `tfsdk:"burst"`
 }
 
 type execModel struct {
@@ -68,6 +74,20 @@ func kubernetesSchema() schema.SingleNestedAttribute {
 				MarkdownDescription: "Skip verification of the API server's certificate. Can also be set with `KUBE_INSECURE`.",
 				Optional:            true,
 			},
+			"qps": schema.Float64Attribute{
+				MarkdownDescription: fmt.Sprintf("Requests per second the provider sends to the API server, sustained (client-side rate "+
+					"limit). Default: %v. A plan reads each namespace once (two requests per namespace); an apply makes two to three "+
+					"requests per binding plus those of the pods it recycles, so the default lets hundreds of bindings apply without "+
+					"waiting on the limit. Lower it to spare a busy control plane; the API server's own priority and fairness still "+
+					"applies, and its 429 responses are retried after the Retry-After they carry.", kube.DefaultQPS),
+				Optional:   true,
+				Validators: []validator.Float64{float64validator.AtLeast(1)},
+			},
+			"burst": schema.Int64Attribute{
+				MarkdownDescription: fmt.Sprintf("Requests the provider may send at once above `qps` before the limit applies. Default: %d.", kube.DefaultBurst),
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.AtLeast(1)},
+			},
 			"tls_server_name": str("Server name to verify the API server's certificate against.", "KUBE_TLS_SERVER_NAME", false),
 			"proxy_url":       str("URL of a proxy to reach the API server through.", "KUBE_PROXY_URL", false),
 			"exec": schema.SingleNestedAttribute{
@@ -102,7 +122,7 @@ func (m *kubernetesModel) hasUnknown() bool {
 			return true
 		}
 	}
-	if m.Insecure.IsUnknown() {
+	if m.Insecure.IsUnknown() || m.QPS.IsUnknown() || m.Burst.IsUnknown() {
 		return true
 	}
 	for _, p := range m.ConfigPaths {
@@ -156,6 +176,12 @@ func (m *kubernetesModel) connectionConfig() kube.ConnectionConfig {
 		Token:                pick(m.Token, "KUBE_TOKEN"),
 		TLSServerName:        pick(m.TLSServerName, "KUBE_TLS_SERVER_NAME"),
 		ProxyURL:             pick(m.ProxyURL, "KUBE_PROXY_URL"),
+	}
+	if !m.QPS.IsNull() {
+		c.QPS = float32(m.QPS.ValueFloat64())
+	}
+	if !m.Burst.IsNull() {
+		c.Burst = int(m.Burst.ValueInt64())
 	}
 	if !m.Insecure.IsNull() {
 		c.Insecure = m.Insecure.ValueBool()

@@ -130,10 +130,13 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 			spec.AdoptKeys = append(spec.AdoptKeys, k)
 		}
 	}
-	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
+	binder := binding.Binder{Conn: conn, Lookup: r.data.reads.ServiceAccount, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
 	}}
 	out, err := binder.Apply(ctx, spec.Spec)
+	// Whatever happened, this process's picture of the ServiceAccount and
+	// its pods is out of date.
+	r.data.reads.Forget(ns, name)
 	var notFound *binding.NotFoundError
 	var held *binding.HeldError
 	switch {
@@ -190,7 +193,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 		// keep what state says until apply can look.
 		return
 	}
-	conn, diags := r.data.conn()
+	_, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -200,7 +203,8 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 		return
 	}
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
-	sa, err := conn.ServiceAccounts().Get(ctx, ns, name)
+	// Bindings of a namespace share one look at it (see kube.Snapshot).
+	sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
 		tflog.Warn(ctx, "ServiceAccount is gone; removing the binding from state", map[string]any{"namespace": ns, "name": name})
 		resp.State.RemoveResource(ctx)
@@ -238,7 +242,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	if !desired.RoleARN.IsNull() {
 		settings, diags := state.restart(ctx)
 		resp.Diagnostics.Append(diags...)
-		pods, err := conn.Pods().ForServiceAccount(ctx, ns, name, settings.Selector)
+		pods, err := r.data.reads.Pods(ctx, ns, name, settings.Selector)
 		if err != nil {
 			resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
 			return
@@ -358,6 +362,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	}
 	sas := conn.ServiceAccounts()
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
+	defer r.data.reads.Forget(ns, name)
 	object := "ServiceAccount " + ns + "/" + name
 	holder, diags := bindingID(ctx, req.Private)
 	resp.Diagnostics.Append(diags...)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
@@ -67,7 +68,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	object := "ServiceAccount " + ns + "/" + name
 
 	if annotationsChange {
-		sa, err := conn.ServiceAccounts().Get(ctx, ns, name)
+		sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
 		if apierrors.IsNotFound(err) {
 			if !plan.CreateServiceAccount.ValueBool() {
 				resp.Diagnostics.Append(serviceAccountNotFoundYet(ns, name, r.data.kubeHost))
@@ -87,11 +88,13 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			resp.Diagnostics.Append(serviceAccountHeld(held, desired))
 			return
 		}
-		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 {
-			// A dry-run apply finds conflicts with other field managers
-			// now, changing nothing. A conflict is a warning here, not an
-			// error: the plan must still show the drift (exit code 2 for
-			// drift detection); the apply is what fails.
+		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 && kube.PredictConflicts(sa, desired, r.data.fieldManager) != nil {
+			// managedFields predict a conflict with another field
+			// manager; a dry-run apply confirms it, changing nothing. (No
+			// dry run per binding otherwise: at fleet scale that is a
+			// request per binding for nothing.) A conflict is a warning
+			// here, not an error: the plan must still show the drift (exit
+			// code 2 for drift detection); the apply is what fails.
 			_, err := conn.ServiceAccounts().Apply(ctx, ns, name, desired, kube.ApplyOptions{DryRun: true})
 			var ce *kube.ConflictError
 			switch {
@@ -112,6 +115,9 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	recycle, _, err := conn.Pods().Plan(ctx, kube.RecycleOptions{
 		Namespace: ns, ServiceAccount: name, Selector: settings.Selector,
 		Expectation: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
+		ListPods: func(ctx context.Context) ([]corev1.Pod, error) {
+			return r.data.reads.Pods(ctx, ns, name, settings.Selector)
+		},
 	})
 	if err != nil {
 		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))

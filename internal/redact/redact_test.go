@@ -61,3 +61,15 @@ func TestRegister_masksKnownValues(t *testing.T) {
 		t.Errorf("a value shorter than %d characters was masked: %q", MinLength, got)
 	}
 }
+
+// What a credential helper prints on the provider's stderr reaches
+// Terraform's log line by line, redacted.
+func TestCopyRedacted(t *testing.T) {
+	var out strings.Builder
+	in := "first line\ncredential_process: " + accessKeyID + " " + secretKey + "\n" + `{"@message":"json stays one line"}` + "\nno newline " + tempKeyID
+	copyRedacted(&out, strings.NewReader(in))
+	want := "first line\ncredential_process: " + Mask + " " + Mask + "\n" + `{"@message":"json stays one line"}` + "\nno newline " + Mask
+	if out.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", out.String(), want)
+	}
+}

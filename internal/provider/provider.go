@@ -77,8 +77,9 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			"trust_check": schema.StringAttribute{
 				MarkdownDescription: "What to do when IAM says a binding cannot work: the role does not exist, the cluster's " +
 					"OIDC provider does not exist in the role's account (or lacks the audience), or the role's trust policy " +
-					"does not let the ServiceAccount assume it. Missing credentials or an IAM AccessDenied skip the check " +
-					"with a warning." + trustCheckModesDescription(),
+					"does not let the ServiceAccount assume it. Missing credentials, an IAM AccessDenied, or a role in another " +
+					"account or partition than the credentials' skip the check with a warning; expired or invalid credentials " +
+					"are errors." + trustCheckModesDescription(),
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(trustCheckModes...)},
 			},

@@ -65,7 +65,8 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 			diags.Append(cd)
 			return diags
 		}
-		skip("no AWS credentials were found (environment, shared config, or the provider's aws block).", err)
+		skip("no AWS credentials could be retrieved (environment, shared config and credential_process, SSO, or the "+
+			"provider's aws block); the error names the source that failed.", err)
 		return diags
 	}
 	d.redactCredentials(ctx, client)

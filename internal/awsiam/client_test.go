@@ -165,7 +165,8 @@ func TestRole_retriesNoSuchEntityWithinTheWindow(t *testing.T) {
 func TestRole_notFoundAfterTheWindowIsCached(t *testing.T) {
 	hermetic(t)
 	f := newFakeIAM(t, func(string, int) (int, string) { return http.StatusNotFound, errorXML("NoSuchEntity") })
-	c := newTestClient(t, Settings{IAMEndpoint: f.URL, NotFoundWindow: 400 * time.Millisecond})
+	// A window long enough that a slow first answer still leaves room to ask again.
+	c := newTestClient(t, Settings{IAMEndpoint: f.URL, NotFoundWindow: 2 * time.Second})
 	if _, err := c.Role(t.Context(), "aws", "missing"); !IsNotFound(err) {
 		t.Fatalf("err = %v, want NoSuchEntity", err)
 	}

@@ -2,6 +2,10 @@
 // instance, and lookups of roles and OIDC providers cached for the life of
 // that instance, so a plan costs at most one call per distinct role and per
 // distinct OIDC provider.
+//
+// Calls go to the partition of the thing asked about: a GovCloud role is
+// looked up at GovCloud's IAM endpoint, signed for a GovCloud region, unless
+// an endpoint is configured explicitly.
 package awsiam
 
 import (
@@ -12,15 +16,16 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 )
 
 // Settings are the provider's aws block; empty fields fall back to the
@@ -33,6 +38,11 @@ type Settings struct {
 	AssumeRole  *AssumeRole
 	// MaxAttempts of the standard retryer (throttling and transient errors).
 	MaxAttempts int
+	// NotFoundWindow is how long NoSuchEntity is asked again before it is
+	// believed: DefaultNotFoundWindow when zero, no retry when negative.
+	NotFoundWindow time.Duration
+	// HTTPClient replaces the SDK's HTTP client (tests record requests).
+	HTTPClient aws.HTTPClient
 }
 
 // AssumeRole makes the provider act as another role for its IAM calls.
@@ -42,46 +52,36 @@ type AssumeRole struct {
 	ExternalID  string
 }
 
+// Identity is who the provider's credentials are (STS GetCallerIdentity).
+type Identity struct {
+	Account   string
+	Partition string
+	ARN       string
+}
+
 // Client answers the questions the trust check asks of IAM.
 type Client struct {
-	iam *iam.Client
-	sts *sts.Client
-	cfg aws.Config
+	cfg      aws.Config
+	settings Settings
+	window   time.Duration
 
-	mu        sync.Mutex
-	roles     map[string]*lookup[*types.Role]
-	providers map[string]*lookup[*iam.GetOpenIDConnectProviderOutput]
-	caller    *lookup[callerIdentity]
-	creds     *lookup[struct{}]
+	mu         sync.Mutex
+	partitions map[string]*partitionClient
+	creds      lookup[struct{}]
 
 	// Calls counts the IAM and STS requests sent, for tests and benchmarks.
 	Calls atomic.Int64
 }
 
-// lookup is one cached answer; once makes concurrent plans of bindings that
-// share a role wait for a single call.
-type lookup[T any] struct {
-	once sync.Once
-	val  T
-	err  error
-}
-
-// get runs fetch once and returns its answer ever after.
-func (l *lookup[T]) get(fetch func() (T, error)) (T, error) {
-	l.once.Do(func() { l.val, l.err = fetch() })
-	return l.val, l.err
-}
-
-// lookupIn returns the lookup for key in m, adding it when missing.
-func lookupIn[T any](mu *sync.Mutex, m map[string]*lookup[T], key string) *lookup[T] {
-	mu.Lock()
-	defer mu.Unlock()
-	l, ok := m[key]
-	if !ok {
-		l = &lookup[T]{}
-		m[key] = l
-	}
-	return l
+// partitionClient is the IAM and STS clients of one partition, with their
+// caches: an account ID is unique only within a partition.
+type partitionClient struct {
+	iam       *iam.Client
+	sts       *sts.Client
+	mu        sync.Mutex
+	roles     map[string]*lookup[*types.Role]
+	providers map[string]*lookup[*iam.GetOpenIDConnectProviderOutput]
+	caller    lookup[Identity]
 }
 
 // New builds the client from settings. It does not call AWS.
@@ -93,27 +93,33 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 	if s.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
+	if s.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(s.HTTPClient))
+	}
 	attempts := s.MaxAttempts
 	if attempts == 0 {
 		attempts = 8
 	}
 	opts = append(opts, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			// The client-side retry quota would make a throttled plan of
+			// many bindings fail fast after ~100 retries; the attempts per
+			// call and the backoff already bound the load.
+			o.RateLimiter = ratelimit.None
+		})
 	}))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	if cfg.Region == "" {
-		// IAM is global; the region only picks the endpoint partition.
-		cfg.Region = "us-east-1"
+	c := &Client{cfg: cfg, settings: s, window: s.NotFoundWindow, partitions: map[string]*partitionClient{}}
+	if c.window == 0 {
+		c.window = DefaultNotFoundWindow
 	}
-	stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
-		if s.STSEndpoint != "" {
-			o.BaseEndpoint = aws.String(s.STSEndpoint)
-		}
-	})
 	if s.AssumeRole != nil && s.AssumeRole.RoleARN != "" {
+		// The role to assume is in the credentials' own partition.
+		stsClient := c.newSTS(RegionFor(c.HomePartition(), cfg.Region))
 		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, s.AssumeRole.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			if s.AssumeRole.SessionName != "" {
 				o.RoleSessionName = s.AssumeRole.SessionName
@@ -122,55 +128,88 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 				o.ExternalID = aws.String(s.AssumeRole.ExternalID)
 			}
 		}))
-		stsClient = sts.NewFromConfig(cfg, func(o *sts.Options) {
-			if s.STSEndpoint != "" {
-				o.BaseEndpoint = aws.String(s.STSEndpoint)
-			}
-		})
+		c.cfg = cfg
 	}
-	c := &Client{
-		cfg: cfg,
-		sts: stsClient,
-		iam: iam.NewFromConfig(cfg, func(o *iam.Options) {
-			if s.IAMEndpoint != "" {
-				o.BaseEndpoint = aws.String(s.IAMEndpoint)
+	return c, nil
+}
+
+// HomePartition is the partition of the configured region ("aws" without
+// one): where the credentials are expected to be valid.
+func (c *Client) HomePartition() string { return PartitionOf(c.cfg.Region) }
+
+func (c *Client) newSTS(region string) *sts.Client {
+	return sts.NewFromConfig(c.cfg, func(o *sts.Options) {
+		o.Region = region
+		if c.settings.STSEndpoint != "" {
+			o.BaseEndpoint = aws.String(c.settings.STSEndpoint)
+		}
+	})
+}
+
+// partition returns the clients for partition, built on first use.
+func (c *Client) partition(partition string) *partitionClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.partitions[partition]; ok {
+		return p
+	}
+	region := RegionFor(partition, c.cfg.Region)
+	p := &partitionClient{
+		sts: c.newSTS(region),
+		iam: iam.NewFromConfig(c.cfg, func(o *iam.Options) {
+			o.Region = region
+			if c.settings.IAMEndpoint != "" {
+				o.BaseEndpoint = aws.String(c.settings.IAMEndpoint)
 			}
 		}),
 		roles:     map[string]*lookup[*types.Role]{},
 		providers: map[string]*lookup[*iam.GetOpenIDConnectProviderOutput]{},
-		caller:    &lookup[callerIdentity]{},
-		creds:     &lookup[struct{}]{},
 	}
-	return c, nil
+	c.partitions[partition] = p
+	return p
 }
 
 // ErrNoCredentials wraps the failure to find any AWS credentials.
 var ErrNoCredentials = errors.New("no AWS credentials")
 
 // CheckCredentials reports ErrNoCredentials when no credentials can be
-// retrieved, without calling IAM.
+// retrieved, without calling IAM. A failure is kept for the run (a failing
+// credential_process is not run again for every binding), unless the
+// context ended it.
 func (c *Client) CheckCredentials(ctx context.Context) error {
-	c.creds.once.Do(func() {
+	_, err := c.creds.get(func(error) bool { return ctx.Err() == nil }, func() (struct{}, error) {
 		if c.cfg.Credentials == nil {
-			c.creds.err = ErrNoCredentials
-			return
+			return struct{}{}, ErrNoCredentials
 		}
 		if _, err := c.cfg.Credentials.Retrieve(ctx); err != nil {
-			c.creds.err = fmt.Errorf("%w: %w", ErrNoCredentials, err)
+			return struct{}{}, fmt.Errorf("%w: %w", ErrNoCredentials, err)
 		}
+		return struct{}{}, nil
 	})
-	return c.creds.err
+	return err
 }
 
-// Role returns the role named name, or an error that IsNotFound recognises.
-func (c *Client) Role(ctx context.Context, name string) (*types.Role, error) {
-	return lookupIn(&c.mu, c.roles, name).get(func() (*types.Role, error) {
-		c.Calls.Add(1)
-		out, err := c.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
-		if err != nil {
-			return nil, err
-		}
-		return out.Role, nil
+// Credentials returns the provider's resolved credentials, for redaction.
+func (c *Client) Credentials(ctx context.Context) (aws.Credentials, error) {
+	if c.cfg.Credentials == nil {
+		return aws.Credentials{}, ErrNoCredentials
+	}
+	return c.cfg.Credentials.Retrieve(ctx)
+}
+
+// Role returns the role named name in partition, or an error that
+// IsNotFound recognises once NoSuchEntity has lasted the retry window.
+func (c *Client) Role(ctx context.Context, partition, name string) (*types.Role, error) {
+	p := c.partition(partition)
+	return lookupIn(&p.mu, p.roles, name).get(definitive, func() (*types.Role, error) {
+		return retryNotFound(ctx, c.window, func() (*types.Role, error) {
+			c.Calls.Add(1)
+			out, err := p.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+			if err != nil {
+				return nil, err
+			}
+			return out.Role, nil
+		})
 	})
 }
 
@@ -182,48 +221,36 @@ func TrustPolicy(r *types.Role) (string, error) {
 	return url.QueryUnescape(*r.AssumeRolePolicyDocument)
 }
 
-// OIDCProvider returns the OIDC provider with arn.
+// OIDCProvider returns the OIDC provider with arn, asked in the ARN's
+// partition.
 func (c *Client) OIDCProvider(ctx context.Context, arn string) (*iam.GetOpenIDConnectProviderOutput, error) {
-	return lookupIn(&c.mu, c.providers, arn).get(func() (*iam.GetOpenIDConnectProviderOutput, error) {
-		c.Calls.Add(1)
-		return c.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
-	})
-}
-
-type callerIdentity struct{ account, partition string }
-
-// Caller returns the account and partition of the caller (STS GetCallerIdentity).
-func (c *Client) Caller(ctx context.Context) (account, partition string, err error) {
-	c.caller.once.Do(func() {
-		c.Calls.Add(1)
-		out, err := c.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-		if err != nil {
-			c.caller.err = err
-			return
-		}
-		id := callerIdentity{account: aws.ToString(out.Account), partition: "aws"}
-		if parts := strings.SplitN(aws.ToString(out.Arn), ":", 3); len(parts) == 3 {
-			id.partition = parts[1]
-		}
-		c.caller.val = id
-	})
-	return c.caller.val.account, c.caller.val.partition, c.caller.err
-}
-
-// IsNotFound reports IAM's NoSuchEntity.
-func IsNotFound(err error) bool {
-	var nse *types.NoSuchEntityException
-	return errors.As(err, &nse)
-}
-
-// IsAccessDenied reports that IAM refused the caller.
-func IsAccessDenied(err error) bool {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode() {
-		case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken":
-			return true
-		}
+	partition := "aws"
+	if parts := strings.SplitN(arn, ":", 3); len(parts) == 3 {
+		partition = parts[1]
 	}
-	return false
+	p := c.partition(partition)
+	return lookupIn(&p.mu, p.providers, arn).get(definitive, func() (*iam.GetOpenIDConnectProviderOutput, error) {
+		return retryNotFound(ctx, c.window, func() (*iam.GetOpenIDConnectProviderOutput, error) {
+			c.Calls.Add(1)
+			return p.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
+		})
+	})
+}
+
+// Caller returns who the credentials are, asking STS in partition. Keys
+// of another partition get InvalidClientTokenId there.
+func (c *Client) Caller(ctx context.Context, partition string) (Identity, error) {
+	p := c.partition(partition)
+	return p.caller.get(definitive, func() (Identity, error) {
+		c.Calls.Add(1)
+		out, err := p.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return Identity{}, err
+		}
+		id := Identity{Account: aws.ToString(out.Account), ARN: aws.ToString(out.Arn), Partition: partition}
+		if parts := strings.SplitN(id.ARN, ":", 3); len(parts) == 3 {
+			id.Partition = parts[1]
+		}
+		return id, nil
+	})
 }

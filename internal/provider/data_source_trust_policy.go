@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/iamarn"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/trust"
 )
 
@@ -38,6 +40,7 @@ type trustPolicyModel struct {
 	OIDCIssuer      types.String   `tfsdk:"oidc_issuer"`
 	OIDCProviderARN types.String   `tfsdk:"oidc_provider_arn"`
 	AccountID       types.String   `tfsdk:"account_id"`
+	Partition       types.String   `tfsdk:"partition"`
 	JSON            types.String   `tfsdk:"json"`
 	ID              types.String   `tfsdk:"id"`
 }
@@ -93,6 +96,17 @@ func (d *trustPolicyDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.RegexMatches(accountIDPattern, "must be a 12-digit account ID")},
 			},
+			"partition": schema.StringAttribute{
+				MarkdownDescription: "AWS partition of the OIDC provider ARN, one of " + backtickList(iamarn.Partitions) + ". " +
+					"Default: the caller's partition when `account_id` is unset, else the partition of the provider's AWS " +
+					"region (`aws` without one). Not used when `oidc_provider_arn` is set, which carries its own.",
+				Optional: true,
+				Computed: true,
+				Validators: []validator.String{
+					stringvalidator.OneOf(iamarn.Partitions...),
+					stringvalidator.ConflictsWith(path.MatchRoot("oidc_provider_arn")),
+				},
+			},
 			"json": schema.StringAttribute{
 				MarkdownDescription: "The policy document.",
 				Computed:            true,
@@ -112,6 +126,8 @@ func (d *trustPolicyDataSource) Configure(_ context.Context, req datasource.Conf
 }
 
 func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	var m trustPolicyModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -129,20 +145,14 @@ func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadReq
 	}
 	providerARN := m.OIDCProviderARN.ValueString()
 	if providerARN == "" {
-		account, partition := m.AccountID.ValueString(), "aws"
-		if account == "" {
-			client, err := d.data.iamClient(ctx)
-			if err == nil {
-				account, partition, err = client.Caller(ctx)
-			}
-			if err != nil {
-				resp.Diagnostics.AddAttributeError(path.Root("account_id"), "Unable to Determine the Account",
-					"Set account_id or oidc_provider_arn, or give the provider AWS credentials for STS GetCallerIdentity.\n\nError: "+err.Error())
-				return
-			}
+		account, partition, diags := d.accountAndPartition(ctx, m)
+		resp.Diagnostics.Append(diags...)
+		if resp.Diagnostics.HasError() {
+			return
 		}
 		providerARN = trust.ProviderARN(partition, account, issuer)
 	}
+	m.Partition = types.StringValue(strings.SplitN(providerARN, ":", 3)[1])
 
 	var subjects []string
 	for _, sa := range m.ServiceAccounts {
@@ -154,9 +164,49 @@ func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadReq
 		resp.Diagnostics.AddError("Unable to Render the Trust Policy", "This is always a bug in the provider; please report it.\n\nError: "+err.Error())
 		return
 	}
+	size := trust.Size(policy)
+	if quota, near := trust.NearQuota(size); near {
+		resp.Diagnostics.Append(trustPolicyNearQuota(path.Root("json"), "The rendered policy", size, quota))
+	}
 	m.OIDCIssuer = types.StringValue(issuer)
 	m.OIDCProviderARN = types.StringValue(providerARN)
 	m.JSON = types.StringValue(policy)
 	m.ID = types.StringValue(fmt.Sprintf("%s|%s", providerARN, strings.Join(subjects, ",")))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// accountAndPartition are those of the OIDC provider to render: as
+// configured, else the caller's (STS GetCallerIdentity in the partition
+// asked for), else the partition of the provider's region.
+func (d *trustPolicyDataSource) accountAndPartition(ctx context.Context, m trustPolicyModel) (string, string, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	account, partition := m.AccountID.ValueString(), m.Partition.ValueString()
+	if account != "" && partition != "" {
+		return account, partition, diags
+	}
+	client, err := d.data.iamClient(ctx)
+	if err == nil && partition == "" {
+		partition = client.HomePartition()
+	}
+	if err == nil && account == "" {
+		d.data.redactCredentials(ctx, client)
+		var caller awsiam.Identity
+		if caller, err = client.Caller(ctx, partition); err == nil {
+			account, partition = caller.Account, caller.Partition
+		}
+	}
+	if err != nil {
+		diags.AddAttributeError(path.Root("account_id"), "Unable to Determine the Account",
+			"Set account_id (and partition) or oidc_provider_arn, or give the provider AWS credentials for STS GetCallerIdentity.\n\nError: "+err.Error())
+	}
+	return account, partition, diags
+}
+
+// backtickList renders values as `a`, `b`, `c` for schema descriptions.
+func backtickList(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = "`" + v + "`"
+	}
+	return strings.Join(quoted, ", ")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/redact"
 )
 
 // DefaultFieldManager is the server-side apply field manager the provider
@@ -76,8 +77,9 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			"trust_check": schema.StringAttribute{
 				MarkdownDescription: "What to do when IAM says a binding cannot work: the role does not exist, the cluster's " +
 					"OIDC provider does not exist in the role's account (or lacks the audience), or the role's trust policy " +
-					"does not let the ServiceAccount assume it. Missing credentials or an IAM AccessDenied skip the check " +
-					"with a warning." + trustCheckModesDescription(),
+					"does not let the ServiceAccount assume it. Missing credentials, an IAM AccessDenied, or a role in another " +
+					"account or partition than the credentials' skip the check with a warning; expired or invalid credentials " +
+					"are errors." + trustCheckModesDescription(),
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(trustCheckModes...)},
 			},
@@ -92,6 +94,12 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 }
 
 func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	if err := redact.FilterStderr(); err != nil {
+		tflog.Warn(ctx, "cannot filter secrets out of credential helpers' stderr", map[string]any{"error": err.Error()})
+	}
+	registerAWSEnvSecrets()
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	var cfg providerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
 	if resp.Diagnostics.HasError() {
@@ -117,8 +125,10 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	} else {
 		conn := cfg.Kubernetes.connectionConfig()
 		conn.UserAgent = fmt.Sprintf("terraform-provider-irsa/%s (%s)", p.version, p.commit)
+		registerKubeSecrets(conn)
 		rest, err := conn.RESTConfig()
 		if err == nil {
+			registerRESTSecrets(rest)
 			data.kube, err = kube.NewClientset(rest)
 			data.kubeHost = rest.Host
 		}

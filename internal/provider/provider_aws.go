@@ -60,13 +60,17 @@ func awsSchema() schema.SingleNestedAttribute {
 			"environment variables, config files and credential chain.",
 		Optional: true,
 		Attributes: map[string]schema.Attribute{
-			"region":       str("AWS region (IAM is global; the region picks the partition's endpoint). Else `AWS_REGION`."),
-			"profile":      str("Shared config profile. Else `AWS_PROFILE`."),
-			"iam_endpoint": str("IAM endpoint URL, for example a VPC endpoint. Else `AWS_ENDPOINT_URL_IAM`."),
+			"region": str("AWS region. IAM is global within a partition: the region picks the partition the credentials " +
+				"belong to. Roles of another partition are looked up at that partition's endpoint. Else `AWS_REGION`."),
+			"profile": str("Shared config profile. Else `AWS_PROFILE`."),
+			"iam_endpoint": str("IAM endpoint URL, for example a VPC endpoint, used for roles of every partition. Else " +
+				"`AWS_ENDPOINT_URL_IAM`, else the endpoint of the role's partition."),
 			"sts_endpoint": str("STS endpoint URL. Else `AWS_ENDPOINT_URL_STS`."),
 			"assume_role": schema.SingleNestedAttribute{
-				MarkdownDescription: "A role to assume for the IAM calls.",
-				Optional:            true,
+				MarkdownDescription: "A role to assume for the IAM calls. The trust check only checks roles in the account " +
+					"of the credentials it ends up with: to check roles of another account, assume a role in that account " +
+					"that allows `iam:GetRole` and `iam:GetOpenIDConnectProvider` (one provider alias per account).",
+				Optional: true,
 				Attributes: map[string]schema.Attribute{
 					"role_arn":     schema.StringAttribute{MarkdownDescription: "ARN of the role to assume.", Required: true},
 					"session_name": str("Session name."),

@@ -36,6 +36,7 @@ type providerData struct {
 	iamOnce     sync.Once
 	iam         *awsiam.Client
 	iamErr      error
+	credsOnce   sync.Once
 
 	// The cluster's issuer: configured, or discovered once.
 	oidcIssuer string

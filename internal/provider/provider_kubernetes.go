@@ -103,7 +103,8 @@ func kubernetesSchema() schema.SingleNestedAttribute {
 						MarkdownDescription: "Arguments of the command.", ElementType: types.StringType, Optional: true,
 					},
 					"env": schema.MapAttribute{
-						MarkdownDescription: "Environment variables of the command.", ElementType: types.StringType, Optional: true,
+						MarkdownDescription: "Environment variables of the command. Sensitive: they often carry credentials.",
+						ElementType:         types.StringType, Optional: true, Sensitive: true,
 					},
 				},
 			},

@@ -71,6 +71,8 @@ func (r *serviceAccountBindingResource) Configure(_ context.Context, req resourc
 }
 
 func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	var plan serviceAccountBindingModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
@@ -183,6 +185,8 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 }
 
 func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	var state serviceAccountBindingModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -322,6 +326,8 @@ func refreshFromServiceAccount(state *serviceAccountBindingModel, sa *corev1.Ser
 }
 
 func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	var plan, state serviceAccountBindingModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -341,6 +347,8 @@ func (r *serviceAccountBindingResource) Update(ctx context.Context, req resource
 }
 
 func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	var state serviceAccountBindingModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -525,6 +533,8 @@ func createdUID(ctx context.Context, private privateState) (k8stypes.UID, diag.D
 }
 
 func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	ns, name, ok := strings.Cut(req.ID, "/")
 	if !ok || !dns1123Label.MatchString(ns) || !dns1123Subdomain.MatchString(name) {
 		resp.Diagnostics.Append(invalidImportID(req.ID))

@@ -21,6 +21,8 @@ import (
 // ServiceAccount, annotations another manager owns, and which pods apply
 // will restart or leave alone.
 func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	ctx, done := guard(ctx, &resp.Diagnostics)
+	defer done()
 	if req.Plan.Raw.IsNull() || r.data == nil {
 		return // destroy, or no provider data (validate)
 	}

@@ -19,7 +19,10 @@ import (
 // audience, and the role's trust policy lets the ServiceAccount assume it.
 // A failure is an error or a warning by the provider's trust_check; what
 // prevents the check (no credentials, AccessDenied, no issuer) is a warning
-// that says the check was skipped, never a silent pass.
+// that says the check was skipped, never a silent pass. So is a role the
+// credentials cannot see: in another account (a role is looked up by name,
+// and a same-named role of the caller's account would answer) or another
+// partition. Rejected credentials are errors of their own.
 func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m serviceAccountBindingModel) diag.Diagnostics {
 	var diags diag.Diagnostics
 	d := r.data
@@ -58,18 +61,37 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 		return diags
 	}
 	if err := client.CheckCredentials(ctx); err != nil {
-		skip("no AWS credentials were found (environment, shared config, or the provider's aws block).", err)
+		if cd := credentialsRejected("retrieving the credentials", client.HomePartition(), err); cd != nil {
+			diags.Append(cd)
+			return diags
+		}
+		skip("no AWS credentials could be retrieved (environment, shared config and credential_process, SSO, or the "+
+			"provider's aws block); the error names the source that failed.", err)
+		return diags
+	}
+	d.redactCredentials(ctx, client)
+
+	caller, ok := callerFor(ctx, client, role, &diags)
+	if !ok {
+		return diags
+	}
+	if od := outOfReach(role, caller, ns, sa); od != nil {
+		diags.Append(od)
 		return diags
 	}
 
-	iamRole, err := client.Role(ctx, role.Name)
+	iamRole, err := client.Role(ctx, role.Partition, role.Name)
+	if cd := credentialsRejected("GetRole "+role.Name, role.Partition, err); cd != nil {
+		diags.Append(cd)
+		return diags
+	}
 	switch {
 	case awsiam.IsNotFound(err):
-		fail("IAM Role Does Not Exist", fmt.Sprintf("Role %q does not exist in account %s (looked up by GetRole). "+
-			"Create it, or correct role_arn.", role.Name, role.AccountID))
+		fail("IAM Role Does Not Exist", fmt.Sprintf("Role %q does not exist in account %s (looked up by GetRole, and again "+
+			"for %s in case it was just created). Create it, or correct role_arn.", role.Name, role.AccountID, awsiam.DefaultNotFoundWindow))
 		return diags
 	case awsiam.IsAccessDenied(err):
-		skip("IAM denied GetRole to the provider's credentials; allow iam:GetRole and iam:GetOpenIDConnectProvider to enable the check.", err)
+		skip("IAM denied iam:GetRole to the provider's credentials; allow "+iamActions+" to enable the check.", err)
 		return diags
 	case err != nil:
 		diags.AddAttributeError(path.Root("role_arn"), "Unable to Check the Role's Trust Policy",
@@ -83,6 +105,10 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 	}
 	providerARN := trust.ProviderARN(role.Partition, role.AccountID, issuer)
 	provider, err := client.OIDCProvider(ctx, providerARN)
+	if cd := credentialsRejected("GetOpenIDConnectProvider "+providerARN, role.Partition, err); cd != nil {
+		diags.Append(cd)
+		return diags
+	}
 	switch {
 	case awsiam.IsNotFound(err):
 		fail("OIDC Provider Does Not Exist", fmt.Sprintf("The cluster's issuer %s has no IAM OIDC provider in account %s: %s does not exist, "+
@@ -91,7 +117,7 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 			issuer, role.AccountID, providerARN, audience))
 		return diags
 	case awsiam.IsAccessDenied(err):
-		skip("IAM denied GetOpenIDConnectProvider to the provider's credentials.", err)
+		skip("IAM denied iam:GetOpenIDConnectProvider to the provider's credentials; allow "+iamActions+" to enable the check.", err)
 		return diags
 	case err != nil:
 		diags.AddAttributeError(path.Root("role_arn"), "Unable to Check the OIDC Provider",
@@ -113,11 +139,15 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 		fail("Role Has No Readable Trust Policy", fmt.Sprintf("Role %s: %s.", role.Name, err))
 		return diags
 	}
+	if size := trust.Size(policyText); size > 0 {
+		if quota, near := trust.NearQuota(size); near {
+			diags.Append(trustPolicyNearQuota(path.Root("role_arn"), "The trust policy of role "+role.Name, size, quota))
+		}
+	}
 	subject := trust.Subject(ns, sa)
 	v := trust.Check(policy, trust.Request{ProviderARN: providerARN, Issuer: issuer, Subject: subject, Audience: audience})
 	switch v.Outcome {
 	case trust.Allowed:
-		return diags
 	case trust.Undetermined:
 		diags.AddAttributeWarning(path.Root("role_arn"), "Trust Policy Could Not Be Fully Checked", trustDetail(role, subject, v))
 	default:
@@ -140,4 +170,28 @@ func trustDetail(role iamarn.Role, subject string, v trust.Verdict) string {
 		fmt.Fprintf(&b, "\nAdd this statement to the role's trust policy (or use the irsa_trust_policy data source):\n%s", v.StatementToAdd)
 	}
 	return b.String()
+}
+
+// callerFor returns who the credentials are in the role's partition. Keys
+// of another partition are rejected there as InvalidClientTokenId; when
+// the home partition accepts them, the answer is the home identity, which
+// outOfReach then reports as another partition rather than bad keys.
+func callerFor(ctx context.Context, client *awsiam.Client, role iamarn.Role, diags *diag.Diagnostics) (awsiam.Identity, bool) {
+	caller, err := client.Caller(ctx, role.Partition)
+	if awsiam.IsInvalidCredentials(err) && role.Partition != client.HomePartition() {
+		if home, homeErr := client.Caller(ctx, client.HomePartition()); homeErr == nil {
+			return home, true
+		}
+	}
+	if err == nil {
+		return caller, true
+	}
+	if cd := credentialsRejected("GetCallerIdentity", role.Partition, err); cd != nil {
+		diags.Append(cd)
+	} else {
+		diags.AddAttributeError(path.Root("role_arn"), "Unable to Check the Role's Trust Policy",
+			fmt.Sprintf("STS GetCallerIdentity failed, so the provider cannot tell which account its credentials belong to. "+
+				"Check the provider's aws settings (sts_endpoint, region) and that STS is reachable, or set trust_check = \"off\".\n\nError: %s", err))
+	}
+	return awsiam.Identity{}, false
 }

@@ -26,6 +26,7 @@ func diagnosticSummaries(t *testing.T) []string {
 	summaryArg := map[string]int{
 		"NewErrorDiagnostic": 0, "NewWarningDiagnostic": 0, "AddError": 0, "AddWarning": 0,
 		"AddAttributeError": 1, "AddAttributeWarning": 1, "fail": 0,
+		"NewAttributeErrorDiagnostic": 1, "NewAttributeWarningDiagnostic": 1,
 	}
 	var out []string
 	fset := token.NewFileSet()

@@ -85,9 +85,9 @@ func TestCheckTrust_callsPerDistinctRoleAndProvider(t *testing.T) {
 			t.Fatalf("%s/%s: %v", m.Namespace.ValueString(), m.ServiceAccount.ValueString(), diags)
 		}
 	}
-	// 2 roles + 1 OIDC provider.
-	if got := r.data.iam.Calls.Load(); got != 3 {
-		t.Errorf("IAM calls = %d, want 3 (one per distinct role and OIDC provider)", got)
+	// 1 caller identity + 2 roles + 1 OIDC provider.
+	if got := r.data.iam.Calls.Load(); got != 4 {
+		t.Errorf("IAM and STS calls = %d, want 4 (the caller once, then one per distinct role and OIDC provider)", got)
 	}
 }
 

@@ -272,3 +272,40 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+func TestSize_ignoresWhiteSpace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		doc  string
+		want int
+	}{
+		{`{}`, 2},
+		{"{\n  \"Version\": \"2012-10-17\"\n}", 24}, // {"Version":"2012-10-17"}
+		{"\t{ \r\n}", 2},
+	} {
+		if got := Size(tc.doc); got != tc.want {
+			t.Errorf("Size(%q) = %d, want %d", tc.doc, got, tc.want)
+		}
+	}
+}
+
+func TestNearQuota(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size, quota int
+		near        bool
+	}{
+		{100, 2048, false},
+		{1843, 2048, false},
+		{1844, 2048, true}, // 90% of 2,048 is 1,843.2
+		{2048, 2048, true},
+		{2049, 4096, false}, // longer than 2,048: the quota was raised
+		{3687, 4096, true},
+		{5000, 4096, true},
+	} {
+		quota, near := NearQuota(tc.size)
+		if quota != tc.quota || near != tc.near {
+			t.Errorf("NearQuota(%d) = %d, %v; want %d, %v", tc.size, quota, near, tc.quota, tc.near)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package awsiam
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// lookup is one cached answer. Callers of the same key wait for a single
+// call; only a definitive answer is kept, so a throttled or interrupted
+// lookup is made again by the next caller.
+type lookup[T any] struct {
+	mu   sync.Mutex
+	done bool
+	val  T
+	err  error
+}
+
+// get returns the cached answer, or runs fetch and caches its answer when
+// keep says it is definitive.
+func (l *lookup[T]) get(keep func(error) bool, fetch func() (T, error)) (T, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return l.val, l.err
+	}
+	v, err := fetch()
+	if keep(err) {
+		l.done, l.val, l.err = true, v, err
+	}
+	return v, err
+}
+
+// lookupIn returns the lookup for key in m, adding it when missing.
+func lookupIn[T any](mu *sync.Mutex, m map[string]*lookup[T], key string) *lookup[T] {
+	mu.Lock()
+	defer mu.Unlock()
+	l, ok := m[key]
+	if !ok {
+		l = &lookup[T]{}
+		m[key] = l
+	}
+	return l
+}
+
+// DefaultNotFoundWindow is how long a NoSuchEntity is asked again before it
+// is believed. IAM is eventually consistent: a role or OIDC provider created
+// a moment ago in the same apply can be reported missing for a few seconds.
+const DefaultNotFoundWindow = 10 * time.Second
+
+// retryNotFound calls call until it answers something else than
+// NoSuchEntity or the window is over, doubling the pause from a twentieth
+// of the window. A context that ends first is not a definitive answer: the
+// error then wraps the context's, not NoSuchEntity.
+func retryNotFound[T any](ctx context.Context, window time.Duration, call func() (T, error)) (T, error) {
+	v, err := call()
+	if window <= 0 {
+		return v, err
+	}
+	deadline := time.Now().Add(window)
+	pause := window / 20
+	for IsNotFound(err) && time.Now().Add(pause).Before(deadline) {
+		timer := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			var zero T
+			return zero, fmt.Errorf("%w while waiting to ask IAM again (last answer: %s)", ctx.Err(), err.Error())
+		case <-timer.C:
+		}
+		pause *= 2
+		v, err = call()
+	}
+	return v, err
+}

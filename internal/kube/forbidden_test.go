@@ -39,7 +39,7 @@ func TestDeniedPermission(t *testing.T) {
 		},
 		{
 			name: "subresource in a group, wrapped",
-			err: fmt.Errorf("evict pod api-1: %w", forbidden("pods", `User "ci" cannot create resource "pods/eviction" in API group "" in the namespace "payments"`)),
+			err:  fmt.Errorf("evict pod api-1: %w", forbidden("pods", `User "ci" cannot create resource "pods/eviction" in API group "" in the namespace "payments"`)),
 			want: Permission{User: "ci", Verb: "create", Resource: "pods/eviction", Namespace: "payments"}, ok: true,
 			rule: "- apiGroups: [\"\"]\n  resources: [\"pods/eviction\"]\n  verbs: [\"create\"]",
 		},

@@ -120,7 +120,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		Expectation: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
 	})
 	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))
+		resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Pod Recycling", object, r.data.kubeHost, err))
 		return
 	}
 	if !recycle.Empty() {

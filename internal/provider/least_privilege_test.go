@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,7 +48,10 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
 	c.createDaemonSet("agent", "api")
-	before := map[string]map[string]corev1.Pod{"api": c.waitPods("api", 2), "agent": c.waitPods("agent", 1)}
+	// Its controller never replaces pods after a restart: the rollout
+	// strategy deletes them, one at a time, with the rollout part's delete.
+	c.createStatefulSet("db", "api", 1, appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType})
+	before := map[string]map[string]corev1.Pod{"api": c.waitPods("api", 2), "agent": c.waitPods("agent", 1), "db": c.waitPods("db", 1)}
 
 	applier := newRBACUser(t)
 	c.grant(applier, loadRBAC(t, rbacPlan, rbacWorkloads, rbacAnnotate, rbacRollout, rbacReadinessCheck,
@@ -71,6 +75,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
 					c.checkReplaced("api", before["api"], 2, testRoleA),
 					c.checkReplaced("agent", before["agent"], 1, testRoleA),
+					c.checkReplaced("db", before["db"], 1, testRoleA),
 					checkStalePods(),
 					func(*terraform.State) error { afterCreate = c.pods("api"); return nil },
 				),

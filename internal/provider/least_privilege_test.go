@@ -44,6 +44,7 @@ func (c *testCluster) checkReleased(name string) func(*terraform.State) error {
 // import, drift seen by a plan as the plan-only user, apply, role change,
 // destroy.
 func TestAccLeastPrivilege_rollout(t *testing.T) {
+	needsEnvironment(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
@@ -131,6 +132,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 // leastPrivilegeStrategy creates a binding with strategy and changes its
 // role, as a user bound to files only, then destroys it.
 func leastPrivilegeStrategy(t *testing.T, strategy string, files ...string) {
+	needsEnvironment(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
@@ -179,6 +181,7 @@ func TestAccLeastPrivilege_delete(t *testing.T) {
 // Strategy none needs no workload, pod or cluster-wide permission, and with
 // oidc_issuer set in the provider, no issuer discovery either.
 func TestAccLeastPrivilege_none(t *testing.T) {
+	needsEnvironment(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
@@ -226,6 +229,7 @@ resource "irsa_service_account_binding" "test" {
 }
 
 func TestAccLeastPrivilege_createServiceAccount(t *testing.T) {
+	needsEnvironment(t)
 	c := newTestCluster(t)
 	u := newRBACUser(t)
 	c.grant(u, loadRBAC(t, rbacPlan, rbacAnnotate, rbacCreateSA, rbacIssuerDiscovery))

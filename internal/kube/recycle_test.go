@@ -14,6 +14,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -297,6 +298,46 @@ func TestRecycle_evictionBlockedForever(t *testing.T) {
 	}
 	if len(c.livePods()) != 2 || len(c.Events()) != 0 {
 		t.Errorf("pods = %d, events = %v: nothing may go", len(c.livePods()), c.Events())
+	}
+}
+
+// An eviction refused with 409 because the pod was replaced meanwhile (its
+// UID precondition) counts as done. The provider finds that out with the
+// list it needs anyway, never a get on pods, which no mode grants.
+func TestRecycle_evictionConflictOnAReplacedPod(t *testing.T) {
+	t.Parallel()
+	c := newFakeCluster(t)
+	c.deployment("api", 1)
+	c.webhookRole = roleA
+	conflicted := false
+	c.client.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		create, ok := a.(k8stesting.CreateActionImpl)
+		if !ok || a.GetSubresource() != "eviction" {
+			return false, nil, nil
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if conflicted {
+			return false, nil, nil
+		}
+		conflicted = true
+		name := create.GetObject().(*policyv1.Eviction).Name
+		if err := c.remove(name); err != nil {
+			return true, nil, err
+		}
+		return true, nil, apierrors.NewConflict(schema.GroupResource{Resource: "pods"}, name, errors.New("Precondition failed: UID in precondition"))
+	})
+	if _, err := c.pods().Recycle(bounded(t), c.options(StrategyEvict)); err != nil {
+		t.Fatal(err)
+	}
+	if !conflicted {
+		t.Fatal("no eviction was refused: the test tests nothing")
+	}
+	allCredentialed(t, c)
+	for _, a := range c.client.Actions() {
+		if a.GetVerb() == "get" && a.GetResource().Resource == "pods" {
+			t.Errorf("the engine got a pod (%v): the evict mode grants list on pods, not get", a)
+		}
 	}
 }
 

@@ -260,3 +260,39 @@ func TestAccLeastPrivilege_createServiceAccount(t *testing.T) {
 		}},
 	})
 }
+
+// An import takes the annotations over from the tool that set them at the
+// first apply (a JSON patch of managedFields): annotate's patch covers it.
+func TestAccLeastPrivilege_importThenApply(t *testing.T) {
+	needsEnvironment(t)
+	c := newTestCluster(t)
+	c.createSA("api")
+	c.annotate("api", kube.RoleARNAnnotation, testRoleA)
+	u := newRBACUser(t)
+	c.grant(u, loadRBAC(t, rbacPlan, rbacAnnotate, rbacIssuerDiscovery))
+	none := `
+  restart = {
+    strategy = "none"
+  }`
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             c.checkReleased("api"),
+		Steps: []resource.TestStep{
+			{
+				Config:             u.bindingConfig(c.ns, "api", testRoleA, none),
+				ResourceName:       resourceAddr,
+				ImportState:        true,
+				ImportStateId:      c.ns + "/api",
+				ImportStatePersist: true,
+			},
+			{
+				Config: u.bindingConfig(c.ns, "api", testRoleB, none),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+					c.checkSoleOwner("api", kube.RoleARNAnnotation),
+				),
+			},
+		},
+	})
+}

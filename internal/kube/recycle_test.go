@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -315,13 +316,17 @@ func TestRecycle_evictionConflictOnAReplacedPod(t *testing.T) {
 		if !ok || a.GetSubresource() != "eviction" {
 			return false, nil, nil
 		}
+		ev, ok := create.GetObject().(*policyv1.Eviction)
+		if !ok {
+			return true, nil, fmt.Errorf("eviction of %T", create.GetObject())
+		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if conflicted {
 			return false, nil, nil
 		}
 		conflicted = true
-		name := create.GetObject().(*policyv1.Eviction).Name
+		name := ev.Name
 		if err := c.remove(name); err != nil {
 			return true, nil, err
 		}

@@ -201,10 +201,13 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 		// Created empty, then annotated like any other: two bindings
 		// creating it side by side meet in the holder check.
 		existing, err = sas.Create(ctx, spec.Namespace, spec.ServiceAccount)
-		if apierrors.IsAlreadyExists(err) {
+		switch {
+		case apierrors.IsAlreadyExists(err):
 			return nil, errReadAgain
+		case err != nil:
+			return nil, fmt.Errorf("create ServiceAccount: %w", err)
 		}
-		out.Created = err == nil
+		out.Created = true
 	}
 	switch {
 	case apierrors.IsNotFound(err):

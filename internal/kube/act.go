@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -142,10 +143,22 @@ func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...a
 	}
 }
 
-// gone reports whether pod (that very one, by UID) no longer exists.
+// gone reports whether pod (that very one, by UID) no longer exists. It
+// lists by name rather than getting the pod, so that the provider needs
+// list on pods, which every mode has, and never get.
 func (p Pods) gone(ctx context.Context, pod *corev1.Pod) bool {
-	got, err := p.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-	return apierrors.IsNotFound(err) || (err == nil && got.UID != pod.UID)
+	list, err := p.Client.CoreV1().Pods(pod.Namespace).List(ctx, metav1.ListOptions{
+		FieldSelector: fields.OneTermEqualSelector("metadata.name", pod.Name).String(),
+	})
+	if err != nil {
+		return false
+	}
+	for _, got := range list.Items {
+		if got.Name == pod.Name && got.UID == pod.UID {
+			return false
+		}
+	}
+	return true
 }
 
 // budgetsFor names the PodDisruptionBudgets whose selector matches pod.
@@ -154,7 +167,7 @@ func (p Pods) budgetsFor(ctx context.Context, pod *corev1.Pod) []string {
 	defer cancel()
 	list, err := p.Client.PolicyV1().PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return []string{"(could not list PodDisruptionBudgets: " + err.Error() + ")"}
+		return []string{"(" + deniedNote("the PodDisruptionBudgets were not named", err) + ")"}
 	}
 	var names []string
 	for _, pdb := range list.Items {

@@ -50,8 +50,21 @@ type GateError struct {
 	// Found is what the last dry run showed.
 	Found string
 	Wait  time.Duration
-	Err   error
+	// Unchecked is what explaining the cause could not read (the
+	// webhook registrations, the namespace's labels), and why: the cause
+	// is then less precise than it could be.
+	Unchecked []Unchecked
+	Err       error
 }
+
+// Unchecked is something a degraded check could not read.
+type Unchecked struct {
+	// What was not read, and what it would have told.
+	What string
+	Err  error
+}
+
+func (u Unchecked) String() string { return deniedNote(u.What, u.Err) }
 
 func (e *GateError) Error() string {
 	msg := fmt.Sprintf("pod identity webhook check (%s) after %s: %s", e.Cause, e.Wait, e.Found)
@@ -96,10 +109,10 @@ func probePod(namespace, sa string, tpl *corev1.PodTemplateSpec, claimVolumes []
 }
 
 // checkWebhook dry-runs probe until the webhook injects what e describes,
-// for at most timeout. skipped is non-empty when the dry run itself is not
+// for at most timeout. skipped is set when the dry run itself is not
 // possible (RBAC, an admission policy rejecting the probe): the gate is then
 // skipped, and recycling relies on checking the replacements.
-func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation, timeout, interval time.Duration) (skipped string, err error) {
+func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation, timeout, interval time.Duration) (skipped, err error) {
 	var last *GateError
 	start := time.Now()
 	poll := func(ctx context.Context) (bool, error) {
@@ -112,7 +125,7 @@ func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation
 			last = &GateError{Cause: GateUnreachable, Found: "the API server could not call a mutating webhook", Err: err}
 			return false, nil
 		case apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
-			skipped = fmt.Sprintf("a dry-run create of a pod as the ServiceAccount was refused: %v", err)
+			skipped = fmt.Errorf("a dry-run create of a pod as the ServiceAccount was refused: %w", err)
 			return true, nil
 		case IsTransient(err):
 			last = &GateError{Cause: GateNotMutated, Found: "the dry run failed", Err: err}
@@ -142,16 +155,16 @@ func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation
 	var gerr *GateError
 	if errors.As(err, &gerr) {
 		gerr.Wait = time.Since(start).Round(time.Second)
-		return "", gerr
+		return nil, gerr
 	}
 	if last != nil && ctx.Err() == nil {
 		last.Wait = time.Since(start).Round(time.Second)
 		if last.Cause == GateNotMutated {
 			p.explainNotMutated(ctx, probe, last)
 		}
-		return "", last
+		return nil, last
 	}
-	return "", fmt.Errorf("pod identity webhook check: %w", err)
+	return nil, fmt.Errorf("pod identity webhook check: %w", err)
 }
 
 // hasInjectedRole reports a pod where some container carries the webhook's
@@ -167,12 +180,14 @@ func hasInjectedRole(pod *corev1.Pod) bool {
 
 // explainNotMutated narrows "the webhook injected nothing" down with the
 // webhook registrations, when the provider may read them (a cluster-scoped
-// list many identities lack; then the cause stays as it is).
+// list many identities lack; then the cause stays as it is, and g says
+// what was not read).
 func (p Pods) explainNotMutated(ctx context.Context, probe *corev1.Pod, g *GateError) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	list, err := p.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})
 	if err != nil {
+		g.Unchecked = append(g.Unchecked, Unchecked{What: "whether a pod identity webhook is registered was not checked", Err: err})
 		return
 	}
 	// Without read access to the namespace, its selector is not judged.
@@ -181,6 +196,8 @@ func (p Pods) explainNotMutated(ctx context.Context, probe *corev1.Pod, g *GateE
 	nsKnown := err == nil
 	if nsKnown {
 		nsLabels = ns.Labels
+	} else {
+		g.Unchecked = append(g.Unchecked, Unchecked{What: "whether the webhook's namespaceSelector leaves out namespace " + probe.Namespace + " was not checked", Err: err})
 	}
 	var registered, excluded []string
 	for _, cfg := range list.Items {

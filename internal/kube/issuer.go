@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -16,6 +18,12 @@ import (
 func DiscoverIssuer(ctx context.Context, client kubernetes.Interface) (string, error) {
 	raw, err := client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
 	if err != nil {
+		// The discovery client does not decode a Status body, so its
+		// error says only "unknown"; the body says what was refused.
+		var status metav1.Status
+		if json.Unmarshal(raw, &status) == nil && status.Kind == "Status" && status.Message != "" {
+			err = &apierrors.StatusError{ErrStatus: status}
+		}
 		return "", fmt.Errorf("read /.well-known/openid-configuration: %w", err)
 	}
 	var doc struct {

@@ -43,9 +43,9 @@ type RecycleOptions struct {
 // RecycleResult is what Recycle planned and did.
 type RecycleResult struct {
 	Plan RecyclePlan
-	// GateSkipped says why the readiness gate could not run; empty when
-	// it ran (or was not asked for).
-	GateSkipped string
+	// GateSkipped says why the readiness gate could not run; nil when it
+	// ran (or was not asked for).
+	GateSkipped error
 	// Retried are replacements that came up without credentials and went
 	// through planning again.
 	Retried []string

@@ -17,6 +17,7 @@ import (
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/iamarn"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/trust"
 )
 
@@ -138,8 +139,12 @@ func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadReq
 	if issuer == "" {
 		var err error
 		if issuer, err = d.data.issuer(ctx); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("oidc_issuer"), "Unable to Determine the OIDC Issuer",
-				"Set oidc_issuer here or in the provider, or give the provider a Kubernetes connection to discover it from.\n\nError: "+err.Error())
+			fix := "Set oidc_issuer here or in the provider, or give the provider a Kubernetes connection to discover it from."
+			if p, ok := kube.DeniedPermission(err); ok {
+				fix = "Set oidc_issuer here or in the provider, which needs no permission, or let the provider read it: " +
+					"Kubernetes' default RBAC grants this URL to service accounts only, not to users. " + deniedDetail(p)
+			}
+			resp.Diagnostics.AddAttributeError(path.Root("oidc_issuer"), "Unable to Determine the OIDC Issuer", fix+"\n\nError: "+err.Error())
 			return
 		}
 	}

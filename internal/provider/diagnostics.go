@@ -130,14 +130,17 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 	case errors.As(err, &ce):
 		return annotationConflict(ce)
 	case apierrors.IsForbidden(err):
+		if p, ok := kube.DeniedPermission(err); ok {
+			return diag.NewErrorDiagnostic(summary, fmt.Sprintf("The Kubernetes API server at %s refused a request for %s. %s\n\nError: %s",
+				host, object, deniedDetail(p), err))
+		}
+		// An admission webhook or policy, or an authorizer other than
+		// RBAC: its own words say what it refused.
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
-			"The Kubernetes API server at %s denied access to %s (RBAC); its message below names the verb and "+
-				"resource. In the binding's namespace the provider's identity needs: get, list, patch on serviceaccounts "+
-				"(plus create, delete with create_service_account); list, create (dry run), delete on pods; create on "+
-				"pods/eviction; get, patch on deployments, statefulsets, daemonsets; get on replicasets; list on "+
-				"poddisruptionbudgets. "+
-				"Grant them with a Role and RoleBinding, or configure another identity.\n\nError: %s",
-			host, object, err))
+			"The Kubernetes API server at %s refused a request for %s; its message below says what and why. If it names "+
+				"a missing permission, grant it to the provider's identity with a Role and RoleBinding in the namespace "+
+				"(a ClusterRole and ClusterRoleBinding for a cluster-wide one). %s\n\nError: %s",
+			host, object, guidePointer, err))
 	case apierrors.IsUnauthorized(err):
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
 			"The Kubernetes API server at %s rejected the provider's credentials while working on %s. "+
@@ -156,6 +159,11 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf("Unexpected error from the Kubernetes API server at %s for %s.\n\nError: %s",
 			host, object, err))
 	}
+}
+
+func isDenied(err error) bool {
+	_, ok := kube.DeniedPermission(err)
+	return ok
 }
 
 func quote(ss []string) []string {
@@ -178,12 +186,73 @@ func podsLeftAlone(object, role string, strategy kube.Strategy, left []kube.Left
 			object, what, strategy, leftAloneList(left)))
 }
 
-func gateSkipped(object, why string) diag.Diagnostic {
+func gateSkipped(object string, why error) diag.Diagnostic {
+	fix := "An admission policy or webhook rejected the probe pod (its name starts with irsa-readiness-probe-): allow it " +
+		"to have the check."
+	if p, ok := kube.DeniedPermission(why); ok {
+		fix = "The dry run creates nothing, but it needs the permission a real create would. " + deniedDetail(p)
+	}
 	return diag.NewWarningDiagnostic("Pod Identity Webhook Check Skipped",
 		fmt.Sprintf("Before recycling the pods of %s, the provider asks the API server for a dry-run create of a pod that runs "+
 			"as the ServiceAccount, to see whether the pod identity webhook would inject the role now. That was not possible, so "+
-			"recycling went ahead and relied on checking the replacements instead. Grant create on pods (dry run) to the "+
-			"provider's identity, or allow the probe pod in your admission policies, to have the check.\n\n%s", object, why))
+			"recycling went ahead and relied on checking the replacements instead.\n\n%s\n\nError: %s", object, fix, why))
+}
+
+// guidePointer ends every explanation of a missing permission.
+const guidePointer = "The Least Privilege guide of the provider's documentation lists every permission it needs, by mode: " +
+	"plan only, each restart strategy, create_service_account, the readiness check and issuer discovery."
+
+// deniedDetail says which permission the provider's identity lacks and the
+// RBAC rule that grants it, ready to paste.
+func deniedDetail(p kube.Permission) string {
+	who := "The provider's identity"
+	if p.User != "" {
+		who = fmt.Sprintf("The provider's identity (%q)", p.User)
+	}
+	return fmt.Sprintf("%s lacks %s. Grant it with %s:\n\n%s\n\n%s", who, p, p.Grant(), indent(p.Rule(), "    "), guidePointer)
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+// uncheckedNote says what a degraded check could not read and, when a
+// permission was missing, the rule that grants it.
+func uncheckedNote(u kube.Unchecked) string {
+	p, ok := kube.DeniedPermission(u.Err)
+	if !ok {
+		return u.String()
+	}
+	return fmt.Sprintf("%s: the provider's identity lacks %s. Grant it with %s:\n\n%s", u.What, p, p.Grant(), indent(p.Rule(), "    "))
+}
+
+// annotationCheckSkipped is the plan-time dry run of the annotations being
+// refused: expected of a plan-only identity, which may not patch.
+func annotationCheckSkipped(object string, err error) diag.Diagnostic {
+	fix := "To have the check at plan time, allow the identity that plans to patch ServiceAccounts."
+	if p, ok := kube.DeniedPermission(err); ok {
+		fix = "To have the check at plan time, grant the identity that plans this permission. " + deniedDetail(p)
+	}
+	return diag.NewWarningDiagnostic("Annotation Conflict Check Skipped",
+		fmt.Sprintf("During plan the provider asks the API server for a dry-run server-side apply of the annotations of %s, to "+
+			"find annotations another field manager owns before apply does. The API server refused the dry run, which is "+
+			"expected of a plan-only identity, so the check was skipped: apply still fails without changing anything if "+
+			"another manager owns them.\n\n%s\n\nError: %s", object, fix, err))
+}
+
+// issuerNotDiscovered warns that the cluster's issuer could not be read:
+// bindings then record none, so nothing stops a plan against another
+// cluster, and the trust check cannot run.
+func issuerNotDiscovered(host string, err error) diag.Diagnostic {
+	fix := "check that the API server serves /.well-known/openid-configuration (kubectl get --raw /.well-known/openid-configuration)."
+	if p, ok := kube.DeniedPermission(err); ok {
+		fix = "let the provider read it: Kubernetes' default RBAC grants this URL to service accounts only, not to users. " + deniedDetail(p)
+	}
+	return diag.NewWarningDiagnostic("OIDC Issuer Not Discovered",
+		fmt.Sprintf("The provider could not read the cluster's OIDC issuer from the API server at %s. Without it, bindings "+
+			"record no oidc_issuer, so a later plan against another cluster is not stopped, and the trust check cannot run.\n\n"+
+			"Set oidc_issuer in the provider (aws eks describe-cluster --query cluster.identity.oidc.issuer), which needs no "+
+			"permission, or %s\n\nError: %s", host, fix, err))
 }
 
 // recycleError explains recycling that did not finish after the annotations
@@ -211,6 +280,12 @@ func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagn
 			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+
 				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
 				"pods in stale_pods, and apply tries again.\n\nError: %s", object, err))
+	case isDenied(err):
+		p, _ := kube.DeniedPermission(err)
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods",
+			fmt.Sprintf("%s is annotated, but the API server refused a step of recycling its pods with restart strategy %q. %s\n\n"+
+				"The next plan lists the pods still without credentials in stale_pods, and apply tries again.\n\nError: %s",
+				object, strategy, deniedDetail(p), err))
 	case errors.As(err, &notDone):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Not Done Before the Timeout",
 			fmt.Sprintf("%s is annotated, but with restart strategy %q these were not done:\n  - %s\n\n"+
@@ -249,6 +324,9 @@ func webhookNotReady(object string, g *kube.GateError) diag.Diagnostic {
 		"would not give new pods the role's credentials: %s.\n\n%s\n\nNo pod was restarted: replacements would start without "+
 		"credentials. Fix the webhook, then apply again; the next plan lists the pods in stale_pods.",
 		object, g.Found, why)
+	for _, u := range g.Unchecked {
+		detail += "\n\nThe cause could be narrowed down further: " + uncheckedNote(u)
+	}
 	if g.Err != nil {
 		detail += "\n\nError: " + g.Err.Error()
 	}

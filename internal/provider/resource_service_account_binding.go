@@ -171,7 +171,7 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	if len(out.Recycle.Plan.LeftAlone) > 0 {
 		diags.Append(podsLeftAlone(object, spec.Binding.RoleARN, spec.Restart.Strategy, out.Recycle.Plan.LeftAlone))
 	}
-	if out.Recycle.GateSkipped != "" {
+	if out.Recycle.GateSkipped != nil {
 		diags.Append(gateSkipped(object, out.Recycle.GateSkipped))
 	}
 	if err != nil {

@@ -51,6 +51,9 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	}
 	if issuer, err := r.data.issuer(ctx); err == nil {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("oidc_issuer"), issuer)...)
+	} else if r.data.kube != nil {
+		// Without a connection at all, what needs it reports that.
+		resp.Diagnostics.Append(issuerNotDiscovered(r.data.kubeHost, err))
 	}
 	if plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
 		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() || plan.Restart.IsUnknown() {
@@ -103,6 +106,9 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			case errors.As(err, &ce):
 				d := annotationConflict(ce)
 				resp.Diagnostics.AddWarning(d.Summary(), "Apply will fail unless this is resolved. "+d.Detail())
+			case apierrors.IsForbidden(err):
+				// An early check only: apply finds the same conflicts.
+				resp.Diagnostics.Append(annotationCheckSkipped(object, err))
 			case err != nil:
 				resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Service Account Annotations", object, r.data.kubeHost, err))
 				return
@@ -122,7 +128,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		},
 	})
 	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", object, r.data.kubeHost, err))
+		resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Pod Recycling", object, r.data.kubeHost, err))
 		return
 	}
 	if !recycle.Empty() {

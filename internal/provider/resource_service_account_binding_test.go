@@ -391,8 +391,9 @@ resource "irsa_service_account_binding" "test" {
   service_account = "api"
   role_arn        = %q
 }`, cfg, tok.Status.Token, string(ca), c.ns, testRoleA),
-			PlanOnly:    true,
-			ExpectError: regexp.MustCompile(`(?s)denied access to\s+ServiceAccount\s+` + c.ns + `/api\s+\(RBAC\).*Role\s+and\s+RoleBinding`),
+			PlanOnly: true,
+			ExpectError: regexp.MustCompile(`(?s)refused\s+a\s+request\s+for\s+ServiceAccount\s+` + c.ns + `/api.*lacks\s+` +
+				"`(get|list)`" + `\s+on\s+` + "`serviceaccounts`" + `.*Role\s+in\s+namespace\s+` + c.ns),
 		}},
 	})
 }

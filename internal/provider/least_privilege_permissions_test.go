@@ -143,6 +143,9 @@ type permissionRow struct {
 	workload string
 	// createSA leaves the ServiceAccount to the binding to create.
 	createSA bool
+	// foreignRole has kubectl annotate the ServiceAccount with another
+	// role first, so the plan predicts a field-manager conflict.
+	foreignRole bool
 	strategy string
 	// pdb blocks every eviction of the workload's pod.
 	pdb bool
@@ -168,8 +171,9 @@ func permissionRows() []permissionRow {
 		{perm: rbacPermission{Group: "apps", Resource: "statefulsets", Verb: "get"}, workload: "StatefulSet", strategy: "rollout", want: []wantDiagnostic{errorGrant}},
 		{perm: rbacPermission{Group: "apps", Resource: "daemonsets", Verb: "get"}, workload: "DaemonSet", strategy: "rollout", want: []wantDiagnostic{errorGrant}},
 		{perm: rbacPermission{Group: "apps", Resource: "replicasets", Verb: "get"}, workload: "Deployment", strategy: "rollout", want: []wantDiagnostic{errorGrant}},
-		// annotate.yaml: optional at plan, required at apply.
-		{perm: rbacPermission{Resource: "serviceaccounts", Verb: "patch"}, strategy: "none", want: []wantDiagnostic{
+		// annotate.yaml: required at apply; at plan only to confirm the
+		// conflict managedFields predict (kubectl annotated another role).
+		{perm: rbacPermission{Resource: "serviceaccounts", Verb: "patch"}, strategy: "none", foreignRole: true, want: []wantDiagnostic{
 			warningGrant("Annotation Conflict Check Skipped"),
 			{severity: tfprotov6.DiagnosticSeverityError, summary: "Unable to Annotate Service Account", rule: true},
 		}},
@@ -304,6 +308,9 @@ func permissionFixture(t *testing.T, set rbacSet, row permissionRow) (*testClust
 	c := newTestCluster(t)
 	if !row.createSA {
 		c.createSA("api")
+		if row.foreignRole {
+			c.annotate("api", kube.RoleARNAnnotation, testRoleC)
+		}
 	}
 	switch row.workload {
 	case "Deployment":

@@ -271,11 +271,11 @@ func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOption
 // report takes the last look at the pods, under its own short deadline so
 // that a timeout or a cancel of the operation still ends with the truth.
 // When even that fails, every pod the plan named counts as stale, so the
-// next plan looks again. A plan that touched nothing was made from a list
-// that is still the last look.
+// next plan looks again. When recycling's own last list is still the truth
+// (it touched nothing, or its wait saw everything done), that is the look.
 func (b Binder) report(ctx context.Context, spec Spec, e kube.Expectation, res kube.RecycleResult, recycleErr error) []kube.StalePod {
 	plan := res.Plan
-	if recycleErr == nil && plan.Empty() && res.Listed != nil {
+	if recycleErr == nil && res.Listed != nil {
 		return kube.Stale(res.Listed, e)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)

@@ -49,9 +49,10 @@ type RecycleResult struct {
 	// Retried are replacements that came up without credentials and went
 	// through planning again.
 	Retried []string
-	// Listed are the pods the plan was made from (nil when listing
-	// failed). When the plan touched nothing they are still the truth,
-	// and need no second look.
+	// Listed is the last look at the pods when it is still the truth:
+	// the list the plan was made from when the plan touched nothing, or
+	// the wait's last list when it saw everything done. Nil otherwise
+	// (the caller looks again).
 	Listed []corev1.Pod
 }
 
@@ -136,8 +137,9 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 	}
 	o.ListPods = nil // what is recycled is decided on a fresh list
 	plan, owners, listed, err := p.plan(ctx, o)
-	res := RecycleResult{Plan: plan, Listed: listed}
+	res := RecycleResult{Plan: plan}
 	if err != nil || plan.Empty() {
+		res.Listed = listed
 		return res, err
 	}
 	if o.GateTimeout > 0 {
@@ -151,6 +153,9 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 	r := &recycler{Pods: p, o: o, owners: owners, plan: plan}
 	err = r.run(ctx)
 	res.Retried = r.retried
+	if err == nil {
+		res.Listed = r.final
+	}
 	return res, err
 }
 
@@ -194,6 +199,8 @@ type recycler struct {
 	mu      sync.Mutex
 	owners  Owners // grows as new ReplicaSets of a rollout appear
 	retried []string
+	// final is the wait's list of the round that found everything done.
+	final []corev1.Pod
 }
 
 func (r *recycler) run(ctx context.Context) error {

@@ -124,6 +124,9 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 			o.Logf("waiting for %s", strings.Join(pending, "; "))
 		}
 		lastPending = append(lastPending[:0], pending...)
+		if len(pending) == 0 {
+			r.final = pods
+		}
 		return len(pending) == 0, nil
 	})
 	if err != nil {

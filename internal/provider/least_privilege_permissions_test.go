@@ -146,7 +146,7 @@ type permissionRow struct {
 	// foreignRole has kubectl annotate the ServiceAccount with another
 	// role first, so the plan predicts a field-manager conflict.
 	foreignRole bool
-	strategy string
+	strategy    string
 	// pdb blocks every eviction of the workload's pod.
 	pdb bool
 	// webhookOutage keeps the pod identity webhook away from the

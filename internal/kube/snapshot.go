@@ -159,7 +159,7 @@ func (s *Snapshot) ServiceAccount(ctx context.Context, namespace, name string) (
 			}
 		}
 	}
-	sa, err := s.client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+	sa, err := ServiceAccounts{Client: s.client}.Get(ctx, namespace, name)
 	switch {
 	case apierrors.IsNotFound(err):
 		s.Remember(namespace, name, nil)
@@ -248,11 +248,17 @@ func (s *Snapshot) forgetDirtyPods(namespace string) func() {
 	}
 }
 
+// The lists are retried while they fail transiently (429, 5xx, a dropped
+// connection), as every read of the provider is.
 func (s *Snapshot) listServiceAccounts(ctx context.Context, namespace string) ([]corev1.ServiceAccount, error) {
 	var items []corev1.ServiceAccount
 	opts := metav1.ListOptions{Limit: snapshotPageSize}
 	for {
-		page, err := s.client.CoreV1().ServiceAccounts(namespace).List(ctx, opts)
+		var page *corev1.ServiceAccountList
+		err := onTransient(ctx, func() (err error) {
+			page, err = s.client.CoreV1().ServiceAccounts(namespace).List(ctx, opts)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -269,7 +275,11 @@ func (s *Snapshot) listPods(ctx context.Context, namespace string) ([]corev1.Pod
 	var items []corev1.Pod
 	opts := metav1.ListOptions{Limit: snapshotPageSize}
 	for {
-		page, err := s.client.CoreV1().Pods(namespace).List(ctx, opts)
+		var page *corev1.PodList
+		err := onTransient(ctx, func() (err error) {
+			page, err = s.client.CoreV1().Pods(namespace).List(ctx, opts)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

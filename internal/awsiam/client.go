@@ -12,9 +12,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -22,6 +24,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
+
+// RequestTimeout bounds each attempt of an IAM or STS call: the SDK's
+// default client has none, and an endpoint (a VPC endpoint, a proxy) that
+// accepts and never answers would hang the plan. The retryer counts a
+// timed-out attempt as retryable, so a hung endpoint fails a plan after
+// MaxAttempts of these.
+const RequestTimeout = 15 * time.Second
 
 // Settings are the provider's aws block; empty fields fall back to the
 // standard AWS environment, config files and credential chain.
@@ -99,7 +108,7 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 	}
 	opts = append(opts, config.WithRetryer(func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
-	}))
+	}), config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(RequestTimeout)))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)

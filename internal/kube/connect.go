@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -119,7 +120,17 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 	return c.finish(cfg), nil
 }
 
+// RequestTimeout bounds each request to the API server, so that a hung
+// server (or a proxy or load balancer holding the connection) fails a plan
+// instead of hanging it: Terraform gives Read and plan no deadline. It is
+// per request, not per operation: waits poll with many short requests under
+// the resource's timeouts. The provider never watches (a watch would end
+// at this timeout). Above the API server's own 60 s limit for ordinary
+// requests would be pointless; a LIST of a few thousand pods takes seconds.
+const RequestTimeout = 30 * time.Second
+
 func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
+	cfg.Timeout = RequestTimeout
 	// A refresh of many bindings is a burst of small requests; client-go's
 	// default 5 QPS would make it crawl.
 	cfg.QPS, cfg.Burst = 50, 100

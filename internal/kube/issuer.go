@@ -14,7 +14,13 @@ import (
 // /.well-known/openid-configuration` shows it. On EKS it is
 // https://oidc.eks.REGION.amazonaws.com/id/ID.
 func DiscoverIssuer(ctx context.Context, client kubernetes.Interface) (string, error) {
-	raw, err := client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	var raw []byte
+	// Retried like a ServiceAccount read: the provider caches the answer,
+	// error or not, for the whole run.
+	err := onTransient(ctx, func() (err error) {
+		raw, err = client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("read /.well-known/openid-configuration: %w", err)
 	}

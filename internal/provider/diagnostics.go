@@ -143,6 +143,12 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 			"The Kubernetes API server at %s rejected the provider's credentials while working on %s. "+
 				"The token may have expired or the exec plugin may return credentials for another cluster; "+
 				"check the kubernetes block of the provider.\n\nError: %s", host, object, err))
+	case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &urlErr) && urlErr.Timeout())):
+		// The operation has time left: one request ran out of its own.
+		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
+			"The Kubernetes API server at %s did not answer a request about %s within %s. It is overloaded or hung, or "+
+				"something in between (a proxy, a load balancer) holds the connection. Check the cluster's health "+
+				"(kubectl get --raw /readyz), then run Terraform again.\n\nError: %s", host, object, kube.RequestTimeout, err))
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
 			"The operation on %s did not finish within its timeout. Nothing partial is kept: the next apply "+

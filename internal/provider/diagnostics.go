@@ -217,6 +217,14 @@ func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagn
 			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+
 				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
 				"pods in stale_pods, and apply tries again.\n\nError: %s", object, err))
+	case errors.As(err, &notDone) && notDone.Unreachable != nil:
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Kubernetes API Server Unreachable",
+			fmt.Sprintf("%s is annotated, but the Kubernetes API server stopped answering while the provider waited for "+
+				"its pods to be recycled, and was still not answering at the timeout. A rollout already started goes on by "+
+				"itself once the API server is back. When it is, run apply again: the next plan lists the pods not confirmed "+
+				"in stale_pods, and apply waits for a rollout under way instead of starting another. If the API server is "+
+				"only slow to come back (a control-plane upgrade), raise the resource's timeouts.\n\nLast error: %s",
+				object, notDone.Unreachable))
 	case errors.As(err, &notDone):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Not Done Before the Timeout",
 			fmt.Sprintf("%s is annotated, but with restart strategy %q these were not done:\n  - %s\n\n"+

@@ -42,6 +42,8 @@ type Settings struct {
 	AssumeRole  *AssumeRole
 	// MaxAttempts of the standard retryer (throttling and transient errors).
 	MaxAttempts int
+	// RequestTimeout overrides the default RequestTimeout of each attempt.
+	RequestTimeout time.Duration
 }
 
 // AssumeRole makes the provider act as another role for its IAM calls.
@@ -108,7 +110,12 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 	}
 	opts = append(opts, config.WithRetryer(func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts = attempts })
-	}), config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(RequestTimeout)))
+	}))
+	timeout := s.RequestTimeout
+	if timeout == 0 {
+		timeout = RequestTimeout
+	}
+	opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(timeout)))
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)

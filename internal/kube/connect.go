@@ -125,8 +125,9 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 // instead of hanging it: Terraform gives Read and plan no deadline. It is
 // per request, not per operation: waits poll with many short requests under
 // the resource's timeouts. The provider never watches (a watch would end
-// at this timeout). Above the API server's own 60 s limit for ordinary
-// requests would be pointless; a LIST of a few thousand pods takes seconds.
+// at this timeout). The API server ends an ordinary request at 60 s
+// itself; half that is still many times what a LIST of a few thousand
+// pods takes.
 const RequestTimeout = 30 * time.Second
 
 func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {

@@ -28,9 +28,9 @@ func (e *Env) Kill(name string) error {
 }
 
 // Restart starts component name again, unless it runs, with the flags,
-// ports and data it had, waits until it is ready, and records its new PID. A kube-apiserver
-// restarted this way finds everything in etcd as it was; the other
-// components reconnect by themselves.
+// ports and data it had, waits until it is ready, and records its new PID.
+// A kube-apiserver restarted this way finds everything in etcd as it was;
+// the other components reconnect by themselves.
 func (e *Env) Restart(ctx context.Context, name string) error {
 	p, err := e.process(name)
 	if err != nil {

@@ -101,7 +101,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		if len(args) != 1 {
 			return fmt.Errorf("usage: testenv %s NAME (%s, %s, ...)", cmd, testenv.ComponentAPIServer, testenv.ComponentWebhook)
 		}
-		// The component must outlive this command, like `testenv up`'s.
+		// The component functions act on the environment this names.
 		if err := os.Setenv("IRSA_TESTENV_STATE", stateDir); err != nil {
 			return err
 		}

@@ -121,8 +121,8 @@ func TestFaultIAM_throttlingIsRetried(t *testing.T) {
 	}
 	p := newFaultProxy(t, false, httputil.NewSingleHostReverseProxy(moto), iamThrottling)
 	p.set(
-		&faultRule{name: "GetRole: Throttling", method: http.MethodPost, body: regexp.MustCompile(`(^|&)Action=GetRole(&|$)`), status: 400, times: 3},
-		&faultRule{name: "GetOpenIDConnectProvider: Throttling", method: http.MethodPost, body: regexp.MustCompile(`(^|&)Action=GetOpenIDConnectProvider(&|$)`), status: 400, times: 2},
+		&faultRule{name: "GetRole: Throttling", method: http.MethodPost, body: regexp.MustCompile(`(^|&)Action=GetRole(&|$)`), status: 400, times: 2},
+		&faultRule{name: "GetOpenIDConnectProvider: Throttling", method: http.MethodPost, body: regexp.MustCompile(`(^|&)Action=GetOpenIDConnectProvider(&|$)`), status: 400, times: 1},
 	)
 	config := trustConfig(fmt.Sprintf(`  aws = {
     iam_endpoint = %q

@@ -21,12 +21,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
+
+// RequestTimeout bounds each attempt of an IAM or STS call: the SDK's
+// default client has none, and an endpoint (a VPC endpoint, a proxy) that
+// accepts and never answers would hang the plan. The retryer counts a
+// timed-out attempt as retryable, so a hung endpoint fails a plan after
+// MaxAttempts of these.
+const RequestTimeout = 15 * time.Second
 
 // Settings are the provider's aws block; empty fields fall back to the
 // standard AWS environment, config files and credential chain.
@@ -43,6 +51,8 @@ type Settings struct {
 	NotFoundWindow time.Duration
 	// HTTPClient replaces the SDK's HTTP client (tests record requests).
 	HTTPClient aws.HTTPClient
+	// RequestTimeout overrides the default RequestTimeout of each attempt.
+	RequestTimeout time.Duration
 }
 
 // AssumeRole makes the provider act as another role for its IAM calls.
@@ -93,9 +103,6 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 	if s.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
-	if s.HTTPClient != nil {
-		opts = append(opts, config.WithHTTPClient(s.HTTPClient))
-	}
 	attempts := s.MaxAttempts
 	if attempts == 0 {
 		attempts = 8
@@ -109,6 +116,15 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 			o.RateLimiter = ratelimit.None
 		})
 	}))
+	timeout := s.RequestTimeout
+	if timeout == 0 {
+		timeout = RequestTimeout
+	}
+	if s.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(s.HTTPClient))
+	} else {
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(timeout)))
+	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)

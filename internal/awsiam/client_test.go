@@ -373,3 +373,36 @@ func TestCaller_partitionFromTheARN(t *testing.T) {
 		t.Errorf("STS asked %d times, want 1", n.Load())
 	}
 }
+
+// An IAM endpoint that accepts requests and never answers: each attempt
+// ends at the request timeout, the retryer tries again, and the call fails
+// instead of hanging.
+func TestRole_hungEndpointTimesOut(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	var requests atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	c, err := New(t.Context(), Settings{Region: "us-east-1", IAMEndpoint: srv.URL, MaxAttempts: 2, RequestTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Role(t.Context(), "aws", "api")
+	var timeout interface{ Timeout() bool }
+	if !errors.As(err, &timeout) || !timeout.Timeout() {
+		t.Fatalf("Role error %v: want a timeout", err)
+	}
+	if got := requests.Load(); got != 2 {
+		t.Errorf("requests = %d, want 2 (each attempt timed out)", got)
+	}
+}

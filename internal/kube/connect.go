@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -133,7 +134,18 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 	return c.finish(cfg), nil
 }
 
+// RequestTimeout bounds each request to the API server, so that a hung
+// server (or a proxy or load balancer holding the connection) fails a plan
+// instead of hanging it: Terraform gives Read and plan no deadline. It is
+// per request, not per operation: waits poll with many short requests under
+// the resource's timeouts. The provider never watches (a watch would end
+// at this timeout). The API server ends an ordinary request at 60 s
+// itself; half that is still many times what a LIST of a few thousand
+// pods takes.
+const RequestTimeout = 30 * time.Second
+
 func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
+	cfg.Timeout = RequestTimeout
 	// client-go's default of 5 QPS would make an apply of many bindings
 	// crawl; see DefaultQPS.
 	cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst

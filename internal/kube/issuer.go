@@ -16,7 +16,13 @@ import (
 // /.well-known/openid-configuration` shows it. On EKS it is
 // https://oidc.eks.REGION.amazonaws.com/id/ID.
 func DiscoverIssuer(ctx context.Context, client kubernetes.Interface) (string, error) {
-	raw, err := client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+	var raw []byte
+	// Retried like a ServiceAccount read: the provider caches the answer,
+	// error or not, for the whole run.
+	err := onTransient(ctx, func() (err error) {
+		raw, err = client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
+		return err
+	})
 	if err != nil {
 		// The discovery client does not decode a Status body, so its
 		// error says only "unknown"; the body says what was refused.

@@ -28,11 +28,17 @@ func ParseSelector(s string) (labels.Selector, error) {
 // ForServiceAccount lists the live pods that run as ServiceAccount sa and
 // match selector. The ServiceAccount is a server-side field selector, so the
 // cost is one LIST whatever else runs in the namespace; terminating and
-// finished pods are left out, as no recycling concerns them.
+// finished pods are left out, as no recycling concerns them. A failure that
+// passes (429, 5xx, a dropped connection) is retried for a few seconds, as
+// client-go itself retries only answers that carry Retry-After.
 func (p Pods) ForServiceAccount(ctx context.Context, namespace, sa, selector string) ([]corev1.Pod, error) {
-	list, err := p.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
-		FieldSelector: fields.OneTermEqualSelector("spec.serviceAccountName", sa).String(),
-		LabelSelector: selector,
+	var list *corev1.PodList
+	err := onTransient(ctx, func() (err error) {
+		list, err = p.Client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("spec.serviceAccountName", sa).String(),
+			LabelSelector: selector,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

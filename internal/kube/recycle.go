@@ -60,7 +60,10 @@ type RecycleResult struct {
 // exhausted) with workloads or pods not done. Each entry says why.
 type NotDoneError struct {
 	Pending []string
-	Err     error
+	// Unreachable is set when the last look could not reach the API
+	// server: the wait did not fail on the pods, it lost sight of them.
+	Unreachable error
+	Err         error
 }
 
 func (e *NotDoneError) Error() string {

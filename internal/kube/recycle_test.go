@@ -537,3 +537,30 @@ func TestRecycle_rolloutAlreadyUnderWay(t *testing.T) {
 		})
 	}
 }
+
+// The API server goes away once the rollout has started: the wait keeps
+// trying until its deadline, and the error says it lost the API server
+// rather than that the pods were not done.
+func TestRecycle_apiServerGoneDuringTheWait(t *testing.T) {
+	t.Parallel()
+	c := newFakeCluster(t)
+	c.deployment("api", 2)
+	c.webhookRole = roleA
+	refused := fmt.Errorf("dial tcp 127.0.0.1:6443: connect: %w", syscall.ECONNREFUSED)
+	c.client.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		// From the restart on, nothing answers.
+		c.fail("get", "deployments", "", 0, 1<<30, refused)
+		c.fail("list", "pods", "", 0, 1<<30, refused)
+		return false, nil, nil
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	_, err := c.pods().Recycle(ctx, c.options(StrategyRollout))
+	var nd *NotDoneError
+	if !errors.As(err, &nd) || !errors.Is(nd.Unreachable, syscall.ECONNREFUSED) {
+		t.Fatalf("err = %v, want not done with the API server unreachable", err)
+	}
+	if got, want := c.Events(), []string{"restart Deployment/api"}; !slices.Equal(got, want) {
+		t.Errorf("events = %v, want %v", got, want)
+	}
+}

@@ -91,9 +91,15 @@ type ServiceAccounts struct {
 	FieldManager string
 }
 
-// Get returns the ServiceAccount; a missing one is an apierrors NotFound.
+// Get returns the ServiceAccount; a missing one is an apierrors NotFound. A
+// failure that passes is retried for a few seconds, as in ForServiceAccount.
 func (s ServiceAccounts) Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
-	return s.Client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+	var sa *corev1.ServiceAccount
+	err := onTransient(ctx, func() (err error) {
+		sa, err = s.Client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
+	return sa, err
 }
 
 // ApplyOptions tune Apply.

@@ -46,12 +46,16 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 	o := r.o
 	retries := 0
 	var pending, lastPending []string
+	// unreachable is the last round's failure to reach the API server.
+	var unreachable error
 	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
 		pending = pending[:0]
+		unreachable = nil
 		pods, err := r.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
 		if err != nil {
 			if IsTransient(err) {
 				pending = append(pending, "listing pods: "+err.Error())
+				unreachable = err
 				return false, nil
 			}
 			return false, err
@@ -73,6 +77,7 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 					return false, err
 				case err != nil && IsTransient(err):
 					pending = append(pending, fmt.Sprintf("%s: %v", t.workload, err))
+					unreachable = err
 				case err != nil:
 					return false, err
 				case !done:
@@ -142,7 +147,7 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 		if len(lastPending) == 0 {
 			lastPending = []string{"nothing checked yet"}
 		}
-		return &NotDoneError{Pending: append([]string(nil), lastPending...), Err: err}
+		return &NotDoneError{Pending: append([]string(nil), lastPending...), Unreachable: unreachable, Err: err}
 	}
 	return nil
 }

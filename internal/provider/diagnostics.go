@@ -146,6 +146,12 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 			"The Kubernetes API server at %s rejected the provider's credentials while working on %s. "+
 				"The token may have expired or the exec plugin may return credentials for another cluster; "+
 				"check the kubernetes block of the provider.\n\nError: %s", host, object, err))
+	case ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &urlErr) && urlErr.Timeout())):
+		// The operation has time left: one request ran out of its own.
+		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
+			"The Kubernetes API server at %s did not answer a request about %s within %s. It is overloaded or hung, or "+
+				"something in between (a proxy, a load balancer) holds the connection. Check the cluster's health "+
+				"(kubectl get --raw /readyz), then run Terraform again.\n\nError: %s", host, object, kube.RequestTimeout, err))
 	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
 			"The operation on %s did not finish within its timeout. Nothing partial is kept: the next apply "+
@@ -280,6 +286,14 @@ func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagn
 			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+
 				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
 				"pods in stale_pods, and apply tries again.\n\nError: %s", object, err))
+	case errors.As(err, &notDone) && notDone.Unreachable != nil:
+		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Kubernetes API Server Unreachable",
+			fmt.Sprintf("%s is annotated, but the Kubernetes API server stopped answering while the provider waited for "+
+				"its pods to be recycled, and was still not answering at the timeout. A rollout already started goes on by "+
+				"itself once the API server is back. When it is, run apply again: the next plan lists the pods not confirmed "+
+				"in stale_pods, and apply waits for a rollout under way instead of starting another. If the API server is "+
+				"only slow to come back (a control-plane upgrade), raise the resource's timeouts.\n\nLast error: %s",
+				object, notDone.Unreachable))
 	case isDenied(err):
 		p, _ := kube.DeniedPermission(err)
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods",

@@ -37,8 +37,17 @@ type terraformCLI struct {
 
 func newTerraformCLI(t *testing.T, config string) *terraformCLI {
 	t.Helper()
-	config = "terraform {\n  required_providers {\n    irsa = { source = \"irsa-dev/irsa\" }\n  }\n}\n" + config
-	return newTerraformCLIWith(t, map[string]string{"main.tf": config}, nil)
+	return newTerraformCLIWith(t, map[string]string{"main.tf": requiredProviders + config}, nil)
+}
+
+const requiredProviders = "terraform {\n  required_providers {\n    irsa = { source = \"irsa-dev/irsa\" }\n  }\n}\n"
+
+// configure replaces the configuration of a directory newTerraformCLI made.
+func (tf *terraformCLI) configure(config string) {
+	tf.t.Helper()
+	if err := os.WriteFile(filepath.Join(tf.dir, "main.tf"), []byte(requiredProviders+config), 0o600); err != nil {
+		tf.t.Fatal(err)
+	}
 }
 
 // newTerraformCLIWith writes files into a fresh working directory;

@@ -66,7 +66,11 @@ func createFakeNode(ctx context.Context, client kubernetes.Interface, procs []*P
 // endpoint) instead of a Service because the webhook runs on loopback outside
 // the cluster.
 func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.MutatingWebhookConfiguration {
-	fail := admissionregistrationv1.Fail
+	// Ignore, as upstream's manifest and EKS ship it: a webhook that is
+	// down lets pods start without credentials, silently. The provider
+	// must notice that; a test environment that failed pod creation
+	// instead would hide it.
+	ignore := admissionregistrationv1.Ignore
 	none := admissionregistrationv1.SideEffectClassNone
 	return &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: WebhookConfigurationName},
@@ -82,7 +86,7 @@ func WebhookConfiguration(url string, caBundle []byte) *admissionregistrationv1.
 					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
 				},
 			}},
-			FailurePolicy:           &fail,
+			FailurePolicy:           &ignore,
 			SideEffects:             &none,
 			AdmissionReviewVersions: []string{"v1", "v1beta1"},
 			TimeoutSeconds:          ptr.To[int32](10),

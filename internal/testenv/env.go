@@ -182,7 +182,7 @@ func (e *Env) Down() error {
 
 // DownDir stops the environment recorded in stateDir, if any.
 func DownDir(stateDir string) error {
-	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	e, err := readState(stateDir)
 	if errors.Is(err, os.ErrNotExist) {
 		// Nothing recorded, nothing to stop; and a directory without a
 		// state file is not ours to delete.
@@ -191,12 +191,24 @@ func DownDir(stateDir string) error {
 	if err != nil {
 		return err
 	}
+	return e.Down()
+}
+
+// readState reads the state file of stateDir without checking that the
+// environment runs.
+func readState(stateDir string) (*Env, error) {
+	data, err := os.ReadFile(filepath.Join(stateDir, stateFile))
+	if err != nil {
+		return nil, err
+	}
 	var e Env
 	if err := json.Unmarshal(data, &e); err != nil {
-		return fmt.Errorf("corrupt %s, stop the processes by hand: %w", stateFile, err)
+		return nil, fmt.Errorf("corrupt %s, stop the processes by hand: %w", stateFile, err)
 	}
-	e.StateDir = stateDir
-	return e.Down()
+	if e.StateDir == "" {
+		e.StateDir = stateDir
+	}
+	return &e, nil
 }
 
 func (e *Env) save() error {

@@ -24,6 +24,11 @@ type Process struct {
 	// It guards against PID reuse: a PID whose start time differs is not ours.
 	StartTime uint64 `json:"start_time"`
 	Log       string `json:"log"`
+	// Path, Args and Env are how it was started, so that a fault test can
+	// stop it and start it again with the same flags (Env.Restart).
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+	Env  []string `json:"env,omitempty"`
 
 	cmd *exec.Cmd
 }
@@ -49,7 +54,7 @@ func startProcess(name, path string, args []string, logPath string, env []string
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Process{Name: name, PID: cmd.Process.Pid, Log: logPath, cmd: cmd}
+	p := &Process{Name: name, PID: cmd.Process.Pid, Log: logPath, Path: path, Args: args, Env: env, cmd: cmd}
 	p.StartTime, _ = processStartTime(p.PID)
 	if owned {
 		go func() { _ = cmd.Wait() }()
@@ -85,6 +90,20 @@ func (p *Process) Stop(grace time.Duration) error {
 		return nil
 	}
 	_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true, gone); err != nil {
+		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.Name, p.PID)
+	}
+	return nil
+}
+
+// Kill ends the process group at once, as a crash or an OOM kill would:
+// no graceful shutdown, connections dropped mid-request.
+func (p *Process) Kill() error {
+	if !p.Alive() {
+		return nil
+	}
+	_ = syscall.Kill(-p.PID, syscall.SIGKILL)
+	gone := func(context.Context) (bool, error) { return !p.Alive(), nil }
 	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 5*time.Second, true, gone); err != nil {
 		return fmt.Errorf("%s (pid %d) did not exit after SIGKILL", p.Name, p.PID)
 	}

@@ -5,6 +5,8 @@
 //	testenv status  report whether the environment in .testenv is running
 //	testenv create-role -name NAME -service-account NS/SA
 //	                create an IAM role (in moto) whose trust policy allows NS/SA
+//	testenv kill NAME     kill one component (kube-apiserver, pod-identity-webhook, ...) as a crash would
+//	testenv restart NAME  start a killed component again with the same flags and data
 //	testenv kubectl print the path of a kubectl (building the pinned one if none is on PATH)
 package main
 
@@ -25,7 +27,7 @@ import (
 func main() {
 	stateDir := flag.String("state", ".testenv", "state directory of the environment")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kubectl|kubernetes-provider|create-role -name NAME -service-account NS/SA\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: testenv [-state DIR] up|down|status|kill NAME|restart NAME|kubectl|kubernetes-provider|create-role -name NAME -service-account NS/SA\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -95,6 +97,18 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		return nil
 	case "down":
 		return testenv.DownDir(stateDir)
+	case "kill", "restart":
+		if len(args) != 1 {
+			return fmt.Errorf("usage: testenv %s NAME (%s, %s, ...)", cmd, testenv.ComponentAPIServer, testenv.ComponentWebhook)
+		}
+		// The component functions act on the environment this names.
+		if err := os.Setenv("IRSA_TESTENV_STATE", stateDir); err != nil {
+			return err
+		}
+		if cmd == "kill" {
+			return testenv.KillComponent(args[0])
+		}
+		return testenv.RestartComponent(ctx, args[0])
 	case "status":
 		e, err := testenv.Load(ctx, stateDir)
 		if err != nil {
@@ -103,7 +117,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		fmt.Printf("running since %s, %d processes, API server %s\n", e.Started.Format(time.RFC3339), len(e.Processes), e.APIServer)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, down, status, kubectl, kubernetes-provider or create-role)", cmd)
+		return fmt.Errorf("unknown command %q (want up, down, status, kill, restart, kubectl, kubernetes-provider or create-role)", cmd)
 	}
 }
 

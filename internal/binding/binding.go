@@ -131,11 +131,30 @@ func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string
 }
 
 // NotFoundError is a ServiceAccount that does not exist while the binding
-// may not create it.
-type NotFoundError struct{ Namespace, Name string }
+// may not create it, or whose namespace does not exist when it may.
+type NotFoundError struct {
+	Namespace, Name string
+	// NamespaceMissing is set when creating the ServiceAccount failed
+	// because its namespace does not exist: a binding never creates one.
+	NamespaceMissing bool
+}
 
 func (e *NotFoundError) Error() string {
+	if e.NamespaceMissing {
+		return fmt.Sprintf("namespace %s not found", e.Namespace)
+	}
 	return fmt.Sprintf("ServiceAccount %s/%s not found", e.Namespace, e.Name)
+}
+
+// isNamespaceNotFound reports whether err is the API server's refusal to
+// create an object in a namespace that does not exist.
+func isNamespaceNotFound(err error) bool {
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Kind == "namespaces"
 }
 
 // Binder applies bindings through one connection.
@@ -204,6 +223,8 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 		switch {
 		case apierrors.IsAlreadyExists(err):
 			return nil, errReadAgain
+		case isNamespaceNotFound(err):
+			return nil, &NotFoundError{Namespace: spec.Namespace, Name: spec.ServiceAccount, NamespaceMissing: true}
 		case err != nil:
 			return nil, fmt.Errorf("create ServiceAccount: %w", err)
 		}
@@ -211,7 +232,7 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, &NotFoundError{spec.Namespace, spec.ServiceAccount}
+		return nil, &NotFoundError{Namespace: spec.Namespace, Name: spec.ServiceAccount}
 	case err != nil:
 		return nil, fmt.Errorf("read ServiceAccount: %w", err)
 	}
@@ -236,7 +257,7 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 	}
 	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, opts)
 	if apierrors.IsNotFound(err) {
-		return nil, &NotFoundError{spec.Namespace, spec.ServiceAccount}
+		return nil, &NotFoundError{Namespace: spec.Namespace, Name: spec.ServiceAccount}
 	}
 	return sa, err
 }

@@ -1,6 +1,7 @@
 package iamarn
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -78,27 +79,38 @@ func TestParseRole_invalid(t *testing.T) {
 	}
 }
 
+// Whatever parses renders back to itself and has well-formed parts;
+// whatever does not gets a message that shows the expected shape.
 func FuzzParseRole(f *testing.F) {
 	for _, s := range []string{
 		"arn:aws:iam::123456789012:role/x",
 		"arn:aws:iam::123456789012:role/a/b/c",
 		"arn:aws:sts::123456789012:assumed-role/r/s",
 		"arn:::::", "arn:aws:iam::123456789012:role//", "",
+		"arn:aws-us-gov:iam::123456789012:role/service-role/a+b=c,d.e@f_g-h",
+		"arn:aws:iam::123456789012:user/alice", "arn:aws-cn:iam:cn-north-1:123456789012:role/x",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := ParseRole(s)
 		if err != nil {
+			if !strings.Contains(err.Error(), Shape) && !strings.Contains(err.Error(), "longer than 512") {
+				t.Fatalf("ParseRole(%q) error %q does not show the expected shape", s, err)
+			}
 			return
 		}
-		// Whatever parses must render back to itself and parse again the same.
 		if r.String() != s {
 			t.Fatalf("ParseRole(%q).String() = %q", s, r.String())
 		}
 		again, err := ParseRole(r.String())
 		if err != nil || again != r {
 			t.Fatalf("round trip of %q: %+v, %v", s, again, err)
+		}
+		if !slices.Contains(Partitions, r.Partition) || !accountRE.MatchString(r.AccountID) ||
+			!strings.HasPrefix(r.Path, "/") || !strings.HasSuffix(r.Path, "/") || len(r.Path) > 512 ||
+			r.Name == "" || len(r.Name) > 64 || strings.ContainsAny(r.Name, "/: ") {
+			t.Fatalf("ParseRole(%q) = %+v: a part is malformed", s, r)
 		}
 	})
 }

@@ -6,8 +6,10 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,7 +129,16 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 		}
 		overrides.AuthInfo.Exec = ex
 	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	if c.Context != "" {
+		// clientcmd says only "context does not exist"; the user needs the
+		// ones that do.
+		raw, err := loader.RawConfig()
+		if err == nil && raw.Contexts[c.Context] == nil {
+			return nil, &ContextNotFoundError{Context: c.Context, Paths: c.ConfigPaths, Available: slices.Sorted(maps.Keys(raw.Contexts))}
+		}
+	}
+	cfg, err := loader.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
@@ -143,6 +154,19 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 // itself; half that is still many times what a LIST of a few thousand
 // pods takes.
 const RequestTimeout = 30 * time.Second
+
+// ContextNotFoundError is a config_context that none of the kubeconfig files
+// defines.
+type ContextNotFoundError struct {
+	Context   string
+	Paths     []string
+	Available []string
+}
+
+func (e *ContextNotFoundError) Error() string {
+	return fmt.Sprintf("context %q is not in kubeconfig %s (contexts: %s)", e.Context,
+		strings.Join(e.Paths, ", "), strings.Join(e.Available, ", "))
+}
 
 func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
 	cfg.Timeout = RequestTimeout

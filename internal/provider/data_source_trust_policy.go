@@ -70,6 +70,7 @@ func (d *trustPolicyDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 				Required:    true,
 				Validators: []validator.List{
 					listvalidator.SizeAtLeast(1),
+					noNullServiceAccountsValidator{},
 					listvalidator.ValueStringsAre(stringvalidator.RegexMatches(serviceAccountPattern,
 						"must be NAMESPACE/NAME, for example payments/api (wildcards * and ? allowed)")),
 				},

@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"strconv"
@@ -25,24 +27,49 @@ func unexpectedConfigureType(got any) diag.Diagnostic {
 		fmt.Sprintf("Expected *providerData, got %T. This is always a bug in the provider; please report it.", got))
 }
 
+// kubeNotConfigured says why the provider has no Kubernetes client, with
+// the fix for that cause.
 func kubeNotConfigured(err error) diag.Diagnostic {
+	fix := "Set kubernetes.config_path (or KUBE_CONFIG_PATH/KUBECONFIG) to a kubeconfig, or kubernetes.host with a " +
+		"token, client certificate or exec plugin."
+	var noContext *kube.ContextNotFoundError
+	switch {
+	case errors.As(err, &noContext):
+		fix = fmt.Sprintf("The kubeconfig has no context %q. Set kubernetes.config_context (or KUBE_CTX) to one of its "+
+			"contexts (kubectl config get-contexts lists them), or remove it to use the kubeconfig's current context.",
+			noContext.Context)
+	case errors.Is(err, fs.ErrNotExist):
+		fix = "A kubeconfig file the provider was given does not exist. Check kubernetes.config_path and config_paths " +
+			"(and KUBE_CONFIG_PATH, KUBE_CONFIG_PATHS, KUBECONFIG): on EKS, aws eks update-kubeconfig --name CLUSTER " +
+			"--kubeconfig PATH writes one."
+	}
 	return diag.NewErrorDiagnostic("Kubernetes Connection Not Configured",
-		"The provider could not build a Kubernetes client configuration. Set kubernetes.config_path "+
-			"(or KUBE_CONFIG_PATH/KUBECONFIG) to a kubeconfig, or kubernetes.host with a token, client certificate "+
-			"or exec plugin.\n\nError: "+err.Error())
+		"The provider could not build a Kubernetes client configuration. "+fix+"\n\nError: "+err.Error())
 }
 
-func invalidImportID(id string) diag.Diagnostic {
+func invalidImportID(id string, err error) diag.Diagnostic {
 	return diag.NewErrorDiagnostic("Invalid Import ID",
-		fmt.Sprintf("The import ID %q is not of the form NAMESPACE/SERVICE_ACCOUNT, for example payments/api.", id))
+		fmt.Sprintf("The import ID %q is not of the form NAMESPACE/SERVICE_ACCOUNT: %s. Give the namespace and the "+
+			"ServiceAccount's name as the cluster shows them, separated by '/', for example payments/api.", id, err))
 }
 
 func serviceAccountNotFound(namespace, name, host string) diag.Diagnostic {
 	return diag.NewErrorDiagnostic("Service Account Not Found",
-		fmt.Sprintf("ServiceAccount %s/%s does not exist in the cluster at %s, and create_service_account is false.\n\n"+
-			"Create it first (kubectl create serviceaccount -n %s %s, or a kubernetes_service_account_v1 resource this "+
-			"binding depends on), or set create_service_account = true to let this binding create it and delete it on destroy.",
+		fmt.Sprintf("ServiceAccount %s/%s does not exist in the cluster at %s, and create_service_account is false. "+
+			"Nothing was changed.\n\nCheck the namespace and name, create it first (kubectl create serviceaccount -n %s %s, "+
+			"or a kubernetes_service_account_v1 resource this binding depends on), or set create_service_account = true "+
+			"to let this binding create it and delete it on destroy.",
 			namespace, name, host, namespace, name))
+}
+
+// namespaceNotFound is a ServiceAccount to create in a namespace that does
+// not exist: a binding creates ServiceAccounts, never namespaces.
+func namespaceNotFound(namespace, name, host string) diag.Diagnostic {
+	return diag.NewErrorDiagnostic("Namespace Not Found",
+		fmt.Sprintf("Namespace %s does not exist in the cluster at %s, so ServiceAccount %s/%s cannot be created in it. "+
+			"Nothing was changed.\n\ncreate_service_account creates the ServiceAccount, never its namespace: check the "+
+			"namespace's name, or create the namespace first (kubectl create namespace %s, or a kubernetes_namespace_v1 "+
+			"resource this binding references).", namespace, host, namespace, name, namespace))
 }
 
 // serviceAccountNotFoundYet is the plan-time side of serviceAccountNotFound:
@@ -126,6 +153,7 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 	var ce *kube.ConflictError
 	var netErr *net.OpError
 	var urlErr *url.Error
+	var certErr *tls.CertificateVerificationError
 	switch {
 	case errors.As(err, &ce):
 		return annotationConflict(ce)
@@ -156,6 +184,20 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
 			"The operation on %s did not finish within its timeout. Nothing partial is kept: the next apply "+
 				"starts again. If the cluster is slow, raise the resource's timeouts.\n\nError: %s", object, err))
+	case isExecPluginError(err):
+		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
+			"The exec credential plugin of the provider's kubernetes settings failed, so no request for %s reached the "+
+				"Kubernetes API server at %s. Run the plugin's command yourself to see its message and fix what it reports "+
+				"(for aws eks get-token: expired or missing AWS credentials, such as an SSO session to renew with aws sso "+
+				"login, or a wrong cluster name, region or profile), or check the exec block's command, args and env.\n\nError: %s",
+			object, host, err))
+	case errors.As(err, &certErr):
+		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
+			"The Kubernetes API server at %s presented a certificate the provider does not trust while working on %s: it "+
+				"is not signed by the configured CA, or not issued for that host name. Set kubernetes.cluster_ca_certificate "+
+				"(or the kubeconfig's certificate-authority-data) to the cluster's CA in PEM (on EKS: aws eks describe-cluster "+
+				"--name CLUSTER --query cluster.certificateAuthority.data --output text | base64 -d), and check that host "+
+				"(or tls_server_name) is the name the certificate is issued for.\n\nError: %s", host, object, err))
 	case errors.As(err, &netErr) || errors.As(err, &urlErr):
 		return diag.NewErrorDiagnostic(summary, fmt.Sprintf(
 			"Could not reach the Kubernetes API server at %s while working on %s. Check the provider's kubernetes "+
@@ -170,6 +212,13 @@ func kubeAPIError(ctx context.Context, action, object, host string, err error) d
 func isDenied(err error) bool {
 	_, ok := kube.DeniedPermission(err)
 	return ok
+}
+
+// isExecPluginError reports whether err comes from the exec credential
+// plugin. client-go flattens the plugin's error with %v, so only its
+// message says so.
+func isExecPluginError(err error) bool {
+	return strings.Contains(err.Error(), "getting credentials: exec:")
 }
 
 func quote(ss []string) []string {

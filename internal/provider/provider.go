@@ -86,8 +86,10 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			"field_manager": schema.StringAttribute{
 				MarkdownDescription: "The server-side apply field manager the provider writes annotations as. " +
 					"Defaults to `" + DefaultFieldManager + "`. Changing it on existing bindings makes them " +
-					"conflict with themselves: the old manager still owns the annotations.",
-				Optional: true,
+					"conflict with themselves: the old manager still owns the annotations. 1 to 128 printable characters, " +
+					"as the API server requires.",
+				Optional:   true,
+				Validators: []validator.String{fieldManagerValidator{}},
 			},
 		},
 	}
@@ -115,6 +117,9 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	}
 	data.awsUnknown = cfg.AWS.hasUnknown() || cfg.TrustCheck.IsUnknown() || cfg.OIDCIssuer.IsUnknown()
 	data.awsSettings = cfg.AWS.settings()
+	if !data.awsUnknown {
+		resp.Diagnostics.Append(awsCleartextWarnings(cfg.AWS)...)
+	}
 
 	if cfg.Kubernetes.hasUnknown() || cfg.FieldManager.IsUnknown() {
 		// A cluster created in the same apply: nothing can be checked
@@ -129,6 +134,7 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		rest, err := conn.RESTConfig()
 		if err == nil {
 			registerRESTSecrets(rest)
+			resp.Diagnostics.Append(kubeCleartextWarning(rest)...)
 			data.kube, err = kube.NewClientset(rest)
 			data.kubeHost = rest.Host
 		}

@@ -142,6 +142,8 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	var notFound *binding.NotFoundError
 	var held *binding.HeldError
 	switch {
+	case errors.As(err, &notFound) && notFound.NamespaceMissing:
+		return append(diags, namespaceNotFound(ns, name, r.data.kubeHost))
 	case errors.As(err, &notFound):
 		return append(diags, serviceAccountNotFound(ns, name, r.data.kubeHost))
 	case errors.As(err, &held):
@@ -535,9 +537,9 @@ func createdUID(ctx context.Context, private privateState) (k8stypes.UID, diag.D
 func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	ctx, done := guard(ctx, &resp.Diagnostics)
 	defer done()
-	ns, name, ok := strings.Cut(req.ID, "/")
-	if !ok || !dns1123Label.MatchString(ns) || !dns1123Subdomain.MatchString(name) {
-		resp.Diagnostics.Append(invalidImportID(req.ID))
+	ns, name, err := parseImportID(req.ID)
+	if err != nil {
+		resp.Diagnostics.Append(invalidImportID(req.ID, err))
 		return
 	}
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importingKey, []byte(`true`))...)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -131,10 +131,12 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				Optional: true,
 			},
 			"token_expiration": schema.Int64Attribute{
-				MarkdownDescription: fmt.Sprintf("Lifetime of the projected token in seconds, `%s`. At least 600; "+
-					"unset, the webhook's default applies (86400).", kube.TokenExpirationAnnotation),
+				MarkdownDescription: fmt.Sprintf("Lifetime of the projected token in seconds, `%s`. Between %d and %d "+
+					"(2^32), the range the API server accepts in a pod; EKS issues tokens for at most %d seconds and "+
+					"shortens longer ones, so a longer value is a warning. Unset, the webhook's default applies (86400).",
+					kube.TokenExpirationAnnotation, minTokenExpiration, int64(maxTokenExpiration), eksTokenExpiration),
 				Optional:   true,
-				Validators: []validator.Int64{int64validator.AtLeast(600)},
+				Validators: []validator.Int64{tokenExpirationValidator{}},
 			},
 			"force_conflicts": schema.BoolAttribute{
 				MarkdownDescription: "Take the annotations over when another field manager (Helm, eksctl, " +
@@ -145,7 +147,7 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				Default:  booldefault.StaticBool(false),
 			},
 			"restart":  restartSchema(),
-			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"timeouts": positiveTimeouts(timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true})),
 
 			// Computed.
 			"id": schema.StringAttribute{
@@ -185,4 +187,23 @@ func (roleARNValidator) ValidateString(_ context.Context, req validator.StringRe
 	if _, err := iamarn.ParseRole(req.ConfigValue.ValueString()); err != nil {
 		resp.Diagnostics.AddAttributeError(req.Path, "Invalid IAM Role ARN", err.Error())
 	}
+}
+
+// positiveTimeouts adds to each duration of the timeouts attribute a check
+// that it is positive: the timeouts package checks only that it parses.
+func positiveTimeouts(a schema.Attribute) schema.Attribute {
+	nested, ok := a.(schema.SingleNestedAttribute)
+	if !ok {
+		return a
+	}
+	attrs := make(map[string]schema.Attribute, len(nested.Attributes))
+	for name, attr := range nested.Attributes {
+		if s, ok := attr.(schema.StringAttribute); ok {
+			s.Validators = append(slices.Clone(s.Validators), positiveDurationValidator{})
+			attr = s
+		}
+		attrs[name] = attr
+	}
+	nested.Attributes = attrs
+	return nested
 }

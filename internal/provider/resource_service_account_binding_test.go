@@ -303,59 +303,6 @@ func TestAccServiceAccountBinding_missingServiceAccountFailsApply(t *testing.T) 
 	})
 }
 
-func TestAccServiceAccountBinding_validation(t *testing.T) {
-	tests := []struct {
-		name, ns, sa, role, extra string
-		want                      string
-	}{
-		{"not an ARN", "payments", "api", "payments-api", "", `(?s)Invalid IAM Role ARN.*is not an ARN.*arn:PARTITION:iam::ACCOUNT_ID:role`},
-		{"user ARN", "payments", "api", "arn:aws:iam::123456789012:user/alice", "", `(?s)Invalid IAM Role ARN.*IAM "user", not a role`},
-		{"short account", "payments", "api", "arn:aws:iam::1234:role/x", "", `not 12 digits`},
-		{"bad partition", "payments", "api", "arn:aws-moon:iam::123456789012:role/x", "", `unknown partition`},
-		{"namespace", "Payments", "api", testRoleA, "", `(?s)namespace.*DNS-1123 label`},
-		{"service account", "payments", "api_v2", testRoleA, "", `(?s)service_account.*DNS-1123 subdomain`},
-		{"token expiration", "payments", "api", testRoleA, "  token_expiration = 300", `(?s)token_expiration.*at least 600`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resource.ParallelTest(t, resource.TestCase{
-				PreCheck:                 func() { testAccPreCheck(t) },
-				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-				Steps: []resource.TestStep{{
-					Config:      bindingConfig(tt.ns, tt.sa, tt.role, tt.extra),
-					PlanOnly:    true,
-					ExpectError: regexp.MustCompile(tt.want),
-				}},
-			})
-		})
-	}
-}
-
-func TestAccServiceAccountBinding_unreachableCluster(t *testing.T) {
-	resource.ParallelTest(t, resource.TestCase{
-		PreCheck:                 func() { testAccPreCheck(t) },
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{{
-			Config: `
-provider "irsa" {
-  trust_check = "off"
-  kubernetes = {
-    host     = "https://127.0.0.1:1"
-    token    = "x"
-    insecure = true
-  }
-}
-resource "irsa_service_account_binding" "test" {
-  namespace       = "payments"
-  service_account = "api"
-  role_arn        = "` + testRoleA + `"
-}`,
-			PlanOnly:    true,
-			ExpectError: regexp.MustCompile(`(?s)Could\s+not\s+reach\s+the\s+Kubernetes\s+API\s+server\s+at\s+https://127.0.0.1:1`),
-		}},
-	})
-}
-
 func TestAccServiceAccountBinding_rbacDenied(t *testing.T) {
 	c := newTestCluster(t)
 	c.createSA("api")

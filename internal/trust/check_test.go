@@ -242,21 +242,6 @@ func TestRender_passesTheCheck(t *testing.T) {
 	}
 }
 
-func FuzzParse(f *testing.F) {
-	f.Add(expand(doc(stmt(condOK))))
-	f.Add(`{"Statement":{"Effect":"Allow","Principal":"*","Action":"*"}}`)
-	f.Add(`{"Statement":[{"Condition":{"ForAnyValue:StringLikeIfExists":{"a:sub":[1,"*?"]}}}]}`)
-	f.Add("%7B%22Statement%22%3A%5B%5D%7D")
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := Parse(s)
-		if err != nil {
-			return
-		}
-		// Whatever parses can be checked without panicking.
-		_ = Check(d, Request{ProviderARN: testARN, Issuer: testIssuer, Subject: testSub})
-	})
-}
-
 func TestGlob(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {

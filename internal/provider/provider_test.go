@@ -49,6 +49,10 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T) *testCluster {
 	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		// As resource.Test does: the cluster is the acceptance tests'.
+		t.Skip("acceptance test: set TF_ACC=1")
+	}
 	client, err := testenv.Clientset()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
+)
+
+// run brings the environment up, builds the fixture, measures the chosen
+// scenarios and writes the report; the environment comes down at the end,
+// also when something failed.
+func run(ctx context.Context, o options) (err error) {
+	began := time.Now()
+	root, err := testenv.FindRoot()
+	if err != nil {
+		return err
+	}
+	l := newLayout(o.scale)
+	b, err := up(ctx, o, root)
+	defer func() {
+		// The environment goes even when ctx was canceled (interrupt).
+		err = errors.Join(err, b.down(o.keep))
+	}()
+	if err != nil {
+		return err
+	}
+
+	step := func(what string) { fmt.Fprintf(os.Stderr, "[%6.0fs] %s\n", time.Since(began).Seconds(), what) }
+	wantPods := (l.total() + l.namespaces) * l.replicas
+	step(fmt.Sprintf("fixture: %d namespaces, %d ServiceAccounts with %d-replica Deployments (%d pods), %d bare ServiceAccounts",
+		l.namespaces, l.total()+l.namespaces, l.replicas, wantPods, l.total()))
+	if err := b.createFixture(ctx, l); err != nil {
+		return err
+	}
+	if err := b.settle(ctx, wantPods); err != nil {
+		return err
+	}
+	if o.has("plan") {
+		step("setup: the plan states, applied once")
+		if err := b.setupPlans(ctx, l); err != nil {
+			return err
+		}
+	}
+	if o.has("recycle") {
+		step("setup: the recycle states, then the recycled Deployments")
+		if err := b.setupRecycle(ctx, l); err != nil {
+			return err
+		}
+		if err := b.createDeployments(ctx, slices.Concat(l.oneEach("rc"), l.oneEach("ri")), l.replicas); err != nil {
+			return err
+		}
+		wantPods += 2 * l.recycle * l.replicas
+		if err := b.settle(ctx, wantPods); err != nil {
+			return err
+		}
+	}
+	step(fmt.Sprintf("idle interval of %s", o.idle))
+	if b.idle, err = measureIdle(ctx, b.client, o.idle); err != nil {
+		return err
+	}
+
+	res := &results{}
+	if o.has("plan") {
+		step("plans")
+		if err := b.plans(ctx, l, res); err != nil {
+			return err
+		}
+	}
+	if o.has("apply") {
+		step("apply, create")
+		if err := b.applyCreate(ctx, l, res); err != nil {
+			return err
+		}
+	}
+	if o.has("recycle") {
+		step("role change and recycle")
+		if err := b.recycles(ctx, l, res, wantPods); err != nil {
+			return err
+		}
+	}
+	step("report")
+	info, err := b.describe(ctx, o, l, wantPods, time.Since(began))
+	if err != nil {
+		return err
+	}
+	return b.report(o, info, res)
+}

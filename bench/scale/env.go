@@ -40,7 +40,7 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	kubectl, err := testenv.EnsureKubectl(ctx, os.Stderr)
+	kubectl, err := testenv.PinnedKubectl(ctx, os.Stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -247,13 +247,20 @@ func (b *bench) report(o options, in info, res *results) error {
 		"bindings of a plan of N are all ServiceAccounts of the first N/10 namespaces. Apply-create: each tool creates " +
 		"its bindings on the same bare ServiceAccounts and destroys them (unmeasured) before the other's run. Role change: " +
 		"`terraform apply` of new `role_arn`s (restart defaults: rollout, wait) against `kubectl annotate --overwrite && " +
-		"kubectl rollout restart && kubectl rollout status` per ServiceAccount, on two sets of the same shape (`rc` for " +
-		"ours, `kc` for kubectl), the role flipping between two ARNs each run; the cluster settles (old pods gone) " +
-		"between commands and every recycled pod is checked to carry the new role.\n\n")
+		"kubectl rollout restart && kubectl rollout status` per ServiceAccount, on sets of the same shape, one per " +
+		"namespace (`rc` in a state of its own, `ri` in the state of every plan binding, `kc` for kubectl: a " +
+		"ServiceAccount has one binding), the role flipping between two ARNs each run; the cluster settles (old pods " +
+		"gone) between commands and every recycled pod is checked to carry the new role.\n\n")
 	w.WriteString("## Summary\n\n")
 	w.WriteString(summary(res))
 	w.WriteString("\nRatios are ours over the peer: below 1 means faster (or fewer).\n\n## Every measurement\n\n")
 	w.WriteString(details(res))
+	if slices.ContainsFunc(res.cells, func(c *cell) bool { return c.stats().changes }) {
+		w.WriteString("\n\"(plan not empty)\": the plan reported changes (exit code 2) where none were made. For " +
+			"`kubernetes_annotations` these are its `template_annotations` attribute going from null to `{}` on every " +
+			"resource in a `-refresh-only` plan after its own apply (seen in the runs made while writing the " +
+			"benchmark); the logs of every command are in `bench/.work/logs` until the next run.\n")
+	}
 
 	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
 		return err

@@ -20,6 +20,7 @@ type bench struct {
 	terraformPath string
 	kubectl       string
 	seq           int // commands run, numbering their logs
+	loadStart     string
 	runs          int
 	parallelism   int
 	idle          idleRate // the idle cluster's requests per second
@@ -49,7 +50,7 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{env: env, terraformPath: o.terraform, runs: o.runs, parallelism: o.parallelism, kubectl: kubectl, work: filepath.Join(root, "bench", ".work")}
+	b := &bench{env: env, terraformPath: o.terraform, runs: o.runs, loadStart: loadavg(), parallelism: o.parallelism, kubectl: kubectl, work: filepath.Join(root, "bench", ".work")}
 	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
 	if err != nil {
 		return b, err

@@ -23,6 +23,7 @@ type info struct {
 	machine                         string
 	terraform, provider, peer, kube string
 	kubectl, goVersion              string
+	loadStart, loadEnd              string // /proc/loadavg: the machine is shared
 	fixture                         string
 	duration                        time.Duration
 	runs, parallelism               int
@@ -35,6 +36,8 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		command:     "make bench" + benchArgs(),
 		machine:     machine(),
 		goVersion:   runtime.Version(),
+		loadStart:   b.loadStart,
+		loadEnd:     loadavg(),
 		duration:    took,
 		runs:        o.runs,
 		parallelism: o.parallelism,
@@ -95,6 +98,16 @@ func peerVersion() string {
 		return string(m[1])
 	}
 	return "unknown"
+}
+
+// loadavg is the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func machine() string {
@@ -233,7 +246,7 @@ func (b *bench) report(o options, in info, res *results) error {
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# %s\n\n", title)
 	fmt.Fprintf(&w, "Rerun with `%s` (about %s here; `go run ./bench/scale -h` lists the flags).\n\n", in.command, in.duration.Round(time.Minute))
-	fmt.Fprintf(&w, "- Machine: %s\n", in.machine)
+	fmt.Fprintf(&w, "- Machine: %s; load average %s at the start, %s at the end (other work on the machine inflates wall times)\n", in.machine, in.loadStart, in.loadEnd)
 	fmt.Fprintf(&w, "- Terraform %s, -parallelism=%d; Go %s\n", in.terraform, in.parallelism, in.goVersion)
 	fmt.Fprintf(&w, "- terraform-provider-irsa at %s, built from the checkout; `trust_check = \"off\"` (IAM is not measured)\n", in.provider)
 	fmt.Fprintf(&w, "- Peers: hashicorp/kubernetes %s (`kubernetes_annotations`, built from the Go module proxy); kubectl %s\n", in.peer, in.kubectl)

@@ -21,6 +21,7 @@ type bench struct {
 	kubectl       string
 	seq           int // commands run, numbering their logs
 	loadStart     string
+	commit        string // of the checkout the provider was built from
 	runs          int
 	parallelism   int
 	idle          idleRate // the idle cluster's requests per second
@@ -45,12 +46,13 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	built := commit(ctx)
 	// Owned: were this process killed, the kernel stops the environment too.
 	env, err := testenv.Up(ctx, testenv.Options{StateDir: o.stateDir, Root: root, Owned: true, Log: os.Stderr})
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{env: env, terraformPath: o.terraform, runs: o.runs, loadStart: loadavg(), parallelism: o.parallelism, kubectl: kubectl, work: filepath.Join(root, "bench", ".work")}
+	b := &bench{env: env, terraformPath: o.terraform, runs: o.runs, loadStart: loadavg(), commit: built, parallelism: o.parallelism, kubectl: kubectl, work: filepath.Join(root, "bench", ".work")}
 	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
 	if err != nil {
 		return b, err

@@ -55,11 +55,7 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 	} else {
 		in.terraform = "unknown"
 	}
-	commit := strings.TrimSpace(output(ctx, "git", "rev-parse", "--short=12", "HEAD"))
-	if output(ctx, "git", "status", "--porcelain", "--", ".", ":!bench/results", ":!README.md") != "" {
-		commit += " (with uncommitted changes)"
-	}
-	in.provider = commit
+	in.provider = b.commit
 	in.peer = peerVersion()
 	if v, err := b.client.Discovery().ServerVersion(); err == nil {
 		in.kube = v.GitVersion
@@ -69,6 +65,15 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		in.kubectl = m[1]
 	}
 	return in, nil
+}
+
+// commit is the checkout's commit, read when the provider is built.
+func commit(ctx context.Context) string {
+	c := strings.TrimSpace(output(ctx, "git", "rev-parse", "--short=12", "HEAD"))
+	if output(ctx, "git", "status", "--porcelain", "--", ".", ":!bench/results", ":!README.md") != "" {
+		c += " (with uncommitted changes)"
+	}
+	return c
 }
 
 // benchArgs are the flags this run was given, as make passes them (but

@@ -30,7 +30,7 @@ type info struct {
 	idle                            time.Duration
 }
 
-func (b *bench) describe(ctx context.Context, o options, l layout, pods int, took time.Duration) (info, error) {
+func (b *bench) describe(ctx context.Context, o options, l layout, pods int, took time.Duration) info {
 	in := info{
 		date:        time.Now().UTC().Format("2006-01-02 15:04 UTC"),
 		command:     "make bench" + benchArgs(),
@@ -64,7 +64,7 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 	if m := regexp.MustCompile(`gitVersion: (\S+)`).FindStringSubmatch(in.kubectl); m != nil {
 		in.kubectl = m[1]
 	}
-	return in, nil
+	return in
 }
 
 // commit is the checkout's commit, read when the provider is built.

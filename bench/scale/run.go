@@ -84,9 +84,5 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}
 	step("report")
-	info, err := b.describe(ctx, o, l, wantPods, time.Since(began))
-	if err != nil {
-		return err
-	}
-	return b.report(o, info, res)
+	return b.report(o, b.describe(ctx, o, l, wantPods, time.Since(began)), res)
 }

@@ -217,6 +217,9 @@ func summary(res *results) string {
 	w.WriteString("| scenario | peer | wall, irsa | wall, peer | ratio | requests, irsa | requests, peer | ratio | peak RSS, irsa | peak RSS, peer |\n")
 	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range res.comparisons {
+		if len(c.ours.samples) == 0 || len(c.peer.samples) == 0 {
+			continue // an incomplete run's
+		}
 		o, p := c.ours.stats(), c.peer.stats()
 		fmt.Fprintf(&w, "| %s | %s | %s | %s | **%s** | %.0f | %.0f | %s | %s | %s |\n",
 			c.ours.scenario, c.peer.tool, secs(o.wall), secs(p.wall), ratio(o.wall.Seconds(), p.wall.Seconds()),
@@ -231,6 +234,9 @@ func details(res *results) string {
 	w.WriteString("| scenario | tool | wall, median (min–max) | requests | per binding | most requested | peak RSS |\n")
 	w.WriteString("|---|---|--:|--:|--:|---|--:|\n")
 	for _, c := range res.cells {
+		if len(c.samples) == 0 {
+			continue // an incomplete run's
+		}
 		s := c.stats()
 		note := ""
 		if s.changes {
@@ -250,6 +256,10 @@ func (b *bench) report(o options, in info, res *results) error {
 	}
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# %s\n\n", title)
+	if res.incomplete != "" {
+		fmt.Fprintf(&w, "**Incomplete**: the run stopped early, so some cells are missing and some have fewer runs than "+
+			"stated below:\n\n```\n%s\n```\n\n", lastLines(res.incomplete, 20))
+	}
 	fmt.Fprintf(&w, "Rerun with `%s` (about %s here; `go run ./bench/scale -h` lists the flags).\n\n", in.command, in.duration.Round(time.Minute))
 	fmt.Fprintf(&w, "- Machine: %s; load average %s at the start, %s at the end (other work on the machine inflates wall times)\n", in.machine, in.loadStart, in.loadEnd)
 	fmt.Fprintf(&w, "- Terraform %s, -parallelism=%d; Go %s\n", in.terraform, in.parallelism, in.goVersion)
@@ -257,7 +267,7 @@ func (b *bench) report(o options, in info, res *results) error {
 	fmt.Fprintf(&w, "- Peers: hashicorp/kubernetes %s (`kubernetes_annotations`, built from the Go module proxy); kubectl %s\n", in.peer, in.kubectl)
 	fmt.Fprintf(&w, "- Cluster: Kubernetes %s on a fresh local environment (etcd, kube-apiserver, controller-manager, scheduler, kwok, the pod identity webhook)\n", in.kube)
 	fmt.Fprintf(&w, "- Fixture: %s\n", in.fixture)
-	fmt.Fprintf(&w, "- Each cell is the median of %d runs, ours and the peer alternating. Requests: `apiserver_request_total` "+
+	fmt.Fprintf(&w, "- Each cell is the median of %d runs (the middle one of an even number: the higher), ours and the peer alternating. Requests: `apiserver_request_total` "+
 		"scraped before and after each command, by verb and resource, minus the idle cluster's rate (measured over %s "+
 		"before the first command) times the command's length. Peak RSS: the highest VmHWM of the provider plugin "+
 		"process, polled every 100 ms; kubectl's is not measured.\n", in.runs, in.idle)

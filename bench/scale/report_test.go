@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNewLayout(t *testing.T) {
@@ -72,5 +73,30 @@ func TestUpdateReadme(t *testing.T) {
 				t.Errorf("README not rewritten in place:\n%s", got)
 			}
 		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	t.Parallel()
+	res := &results{}
+	ours := res.add("plan, 50 bindings", toolOurs, 50)
+	peer := res.add(ours.scenario, toolAnnotations, 50)
+	res.compare(ours, peer)
+	unmeasured := res.add("apply, create 500", toolOurs, 500)
+	res.compare(unmeasured, res.add(unmeasured.scenario, toolAnnotations, 500))
+	for _, w := range []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second} {
+		ours.samples = append(ours.samples, sample{wall: w, requests: counts{"GET serviceaccounts": 50}, rssKB: 64 << 10})
+		peer.samples = append(peer.samples, sample{wall: 2 * w, requests: counts{"GET serviceaccounts": 100}, rssKB: 80 << 10})
+	}
+	got := summary(res)
+	want := "| plan, 50 bindings | kubernetes_annotations | 2.0 s | 4.0 s | **0.50×** | 50 | 100 | 0.50× | 64 MiB | 80 MiB |"
+	if !strings.Contains(got, want) {
+		t.Errorf("summary lacks the medians and ratios %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "apply") {
+		t.Errorf("summary shows a comparison that was never measured:\n%s", got)
+	}
+	if d := details(res); strings.Contains(d, "apply") || !strings.Contains(d, "2.0 s (1.0 s–3.0 s)") {
+		t.Errorf("details = %s", d)
 	}
 }

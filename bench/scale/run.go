@@ -65,6 +65,23 @@ func run(ctx context.Context, o options) (err error) {
 	}
 
 	res := &results{}
+	if err := b.scenarios(ctx, o, l, res, wantPods, step); err != nil {
+		// Forty minutes of measurements are not thrown away for a failure
+		// (or an interrupt) in the last one: what was measured is written,
+		// marked incomplete, and the README is left alone.
+		if res.measured() {
+			o.readme = ""
+			res.incomplete = err.Error()
+			err = errors.Join(err, b.report(o, b.describe(context.WithoutCancel(ctx), o, l, wantPods, time.Since(began)), res))
+		}
+		return err
+	}
+	step("report")
+	return b.report(o, b.describe(ctx, o, l, wantPods, time.Since(began)), res)
+}
+
+// scenarios measures the scenarios o selects into res.
+func (b *bench) scenarios(ctx context.Context, o options, l layout, res *results, wantPods int, step func(string)) error {
 	if o.has("plan") {
 		step("plans")
 		if err := b.plans(ctx, l, res); err != nil {
@@ -83,6 +100,5 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 	}
-	step("report")
-	return b.report(o, b.describe(ctx, o, l, wantPods, time.Since(began)), res)
+	return nil
 }

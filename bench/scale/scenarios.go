@@ -35,6 +35,12 @@ type comparison struct{ ours, peer *cell }
 type results struct {
 	cells       []*cell
 	comparisons []comparison
+	incomplete  string // why the run stopped early; empty when it did not
+}
+
+// measured reports whether any command was measured.
+func (r *results) measured() bool {
+	return slices.ContainsFunc(r.cells, func(c *cell) bool { return len(c.samples) > 0 })
 }
 
 func (r *results) add(scenario, tool string, bindings int) *cell {

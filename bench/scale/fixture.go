@@ -67,13 +67,23 @@ func (l layout) apps(n int) []sa {
 	return out
 }
 
-// bare are ServiceAccounts without pods or annotations, for apply-create.
-func (l layout) bare() []sa {
+// bare are the ServiceAccounts of one apply-create set (createSet), perNS
+// in each namespace, without pods or annotations.
+func (l layout) bare(set string) []sa {
 	var out []sa
 	for ns := range l.namespaces {
 		for i := range l.perNS {
-			out = append(out, sa{namespaceName(ns), fmt.Sprintf("bare-%d", i)})
+			out = append(out, sa{namespaceName(ns), fmt.Sprintf("%s-%d", set, i)})
 		}
+	}
+	return out
+}
+
+// allBare are the ServiceAccounts of every apply-create set: one per tool and run.
+func (l layout) allBare(runs int) []sa {
+	var out []sa
+	for r := range runs {
+		out = slices.Concat(out, l.bare(createSet("ours", r)), l.bare(createSet("peer", r)))
 	}
 	return out
 }
@@ -101,6 +111,7 @@ const fixtureLimit = 32
 // Deployments come later (createDeployments), once the provider has
 // annotated their ServiceAccounts.
 func (b *bench) createFixture(ctx context.Context, l layout) error {
+	bare := l.allBare(b.runs)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fixtureLimit)
 	for ns := range l.namespaces {
@@ -122,7 +133,7 @@ func (b *bench) createFixture(ctx context.Context, l layout) error {
 	for _, s := range l.oneEach("kc") {
 		g.Go(func() error { return b.createServiceAccount(gctx, s, annotated) })
 	}
-	for _, s := range slices.Concat(l.bare(), l.oneEach("rc"), l.oneEach("ri")) {
+	for _, s := range slices.Concat(bare, l.oneEach("rc"), l.oneEach("ri")) {
 		g.Go(func() error { return b.createServiceAccount(gctx, s, nil) })
 	}
 	if err := g.Wait(); err != nil {

@@ -44,8 +44,8 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		idle:        o.idle,
 		fixture: fmt.Sprintf("%d namespaces; %d ServiceAccounts each backing a %d-replica Deployment (%d pods on one kwok node, "+
 			"every one credentialed by the pod identity webhook): %d for the plans, 3 × %d for the role changes; "+
-			"%d bare ServiceAccounts (no pods, no annotation) for apply-create",
-			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, l.total()),
+			"%d bare ServiceAccounts (no pods, no annotation) for apply-create, a set of %d for each run of each tool",
+			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, len(l.allBare(o.runs)), l.total()),
 	}
 	var tf struct {
 		Version string `json:"terraform_version"`
@@ -273,7 +273,7 @@ func (b *bench) report(o options, in info, res *results) error {
 		"process, polled every 100 ms; kubectl's is not measured.\n", in.runs, in.idle)
 	w.WriteString("- Plans: `terraform plan -detailed-exitcode` (and with `-refresh-only`) of states already applied; the " +
 		"bindings of a plan of N are all ServiceAccounts of the first N/10 namespaces. Apply-create: each tool creates " +
-		"its bindings on the same bare ServiceAccounts and destroys them (unmeasured) before the other's run. Role change: " +
+		"its bindings on bare ServiceAccounts no tool touched before. Role change: " +
 		"`terraform apply` of new `role_arn`s (restart defaults: rollout, wait) against `kubectl annotate --overwrite && " +
 		"kubectl rollout restart && kubectl rollout status` per ServiceAccount, on sets of the same shape, one per " +
 		"namespace (`rc` in a state of its own, `ri` in the state of every plan binding, `kc` for kubectl: a " +

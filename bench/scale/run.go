@@ -33,7 +33,7 @@ func run(ctx context.Context, o options) (err error) {
 	step := func(what string) { fmt.Fprintf(os.Stderr, "[%6.0fs] %s\n", time.Since(began).Seconds(), what) }
 	wantPods := (l.total() + l.namespaces) * l.replicas
 	step(fmt.Sprintf("fixture: %d namespaces, %d ServiceAccounts with %d-replica Deployments (%d pods), %d bare ServiceAccounts",
-		l.namespaces, l.total()+l.namespaces, l.replicas, wantPods, l.total()))
+		l.namespaces, l.total()+l.namespaces, l.replicas, wantPods, len(l.allBare(o.runs))))
 	if err := b.createFixture(ctx, l); err != nil {
 		return err
 	}

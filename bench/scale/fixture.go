@@ -105,13 +105,13 @@ func (l layout) oneEach(name string) []sa {
 // fixtureLimit bounds the fixture's concurrent creates.
 const fixtureLimit = 32
 
-// createFixture creates the namespaces and every ServiceAccount, and the
+// createFixture creates the namespaces and every ServiceAccount (bare: the
+// apply-create sets, when that scenario runs), and the
 // Deployments of the app and kc ServiceAccounts, whose role annotation is
 // set at creation so the webhook injects into every pod. The rc and ri
 // Deployments come later (createDeployments), once the provider has
 // annotated their ServiceAccounts.
-func (b *bench) createFixture(ctx context.Context, l layout) error {
-	bare := l.allBare(b.runs)
+func (b *bench) createFixture(ctx context.Context, l layout, bare []sa) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fixtureLimit)
 	for ns := range l.namespaces {

@@ -11,7 +11,7 @@
 // provider plugin, in bench/results/<date>.md and README.md's Performance
 // section.
 //
-//	make bench                                  (the full run, about 40 minutes on 2 cores)
+//	make bench                                  (the full run, about an hour on 2 cores)
 //	go run ./bench/scale -scale 0.1 -runs 1     (a smoke run of a few minutes)
 package main
 

@@ -45,7 +45,7 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		fixture: fmt.Sprintf("%d namespaces; %d ServiceAccounts each backing a %d-replica Deployment (%d pods on one kwok node, "+
 			"every one credentialed by the pod identity webhook): %d for the plans, 3 × %d for the role changes; "+
 			"%d bare ServiceAccounts (no pods, no annotation) for apply-create, a set of %d for each run of each tool",
-			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, len(l.allBare(o.runs)), l.total()),
+			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, bareCount(o, l), l.total()),
 	}
 	var tf struct {
 		Version string `json:"terraform_version"`
@@ -65,6 +65,14 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		in.kubectl = m[1]
 	}
 	return in
+}
+
+// bareCount is the number of apply-create ServiceAccounts, when it runs.
+func bareCount(o options, l layout) int {
+	if !o.has("apply") {
+		return 0
+	}
+	return len(l.allBare(o.runs))
 }
 
 // commit is the checkout's commit, read when the provider is built.

@@ -32,9 +32,13 @@ func run(ctx context.Context, o options) (err error) {
 
 	step := func(what string) { fmt.Fprintf(os.Stderr, "[%6.0fs] %s\n", time.Since(began).Seconds(), what) }
 	wantPods := (l.total() + l.namespaces) * l.replicas
+	var bare []sa
+	if o.has("apply") {
+		bare = l.allBare(o.runs)
+	}
 	step(fmt.Sprintf("fixture: %d namespaces, %d ServiceAccounts with %d-replica Deployments (%d pods), %d bare ServiceAccounts",
-		l.namespaces, l.total()+l.namespaces, l.replicas, wantPods, len(l.allBare(o.runs))))
-	if err := b.createFixture(ctx, l); err != nil {
+		l.namespaces, l.total()+l.namespaces, l.replicas, wantPods, len(bare)))
+	if err := b.createFixture(ctx, l, bare); err != nil {
 		return err
 	}
 	if err := b.settle(ctx, wantPods); err != nil {

@@ -45,6 +45,14 @@ func EnsureKubectl(ctx context.Context, log io.Writer) (string, error) {
 	if path, err := exec.LookPath("kubectl"); err == nil {
 		return path, nil
 	}
+	return PinnedKubectl(ctx, log)
+}
+
+// PinnedKubectl returns the kubectl of KubernetesVersion, building it the
+// first time (cached), whatever kubectl PATH holds: the benchmark compares
+// against kubectl and wants the cluster's own version, not a wrapper that
+// picks one per call.
+func PinnedKubectl(ctx context.Context, log io.Writer) (string, error) {
 	dir, err := ensureOnDemand(ctx, kubectlComponent, log)
 	if err != nil {
 		return "", err

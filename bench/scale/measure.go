@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// sample is one measured command.
+type sample struct {
+	wall     time.Duration
+	requests counts // net of the idle rate
+	rssKB    int64  // peak VmHWM of the provider plugin; 0 for kubectl
+	changes  bool   // a plan that was not empty (exit code 2 of -detailed-exitcode)
+}
+
+// command is something to run and measure.
+type command struct {
+	label string   // for logs and errors
+	argv  []string // the program and its arguments
+	// plan marks a `plan -detailed-exitcode`: exit code 2 (changes) is a result, not a failure.
+	plan bool
+}
+
+// terraform is a terraform command in dir.
+func (b *bench) terraform(label, dir string, args ...string) command {
+	return command{label: label, argv: append([]string{b.terraformPath, "-chdir=" + dir}, args...)}
+}
+
+// execute runs c with its output in a log file under the working directory,
+// returning the exit code. An exit code other than 0 (or 2 of a plan) is an
+// error quoting the log's tail.
+func (b *bench) execute(ctx context.Context, c command, started func(pid int)) (int, error) {
+	b.seq++
+	logPath := filepath.Join(b.work, "logs", fmt.Sprintf("%03d-%s.log", b.seq, strings.ReplaceAll(c.label, " ", "_")))
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return 0, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return 0, err
+	}
+	defer logFile.Close()
+	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
+	cmd.Env = b.environ()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("%s: %w", c.label, err)
+	}
+	if started != nil {
+		started(cmd.Process.Pid)
+	}
+	err = cmd.Wait()
+	code := cmd.ProcessState.ExitCode()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exitErr) && c.plan && code == 2:
+	default:
+		data, _ := os.ReadFile(logPath)
+		return code, fmt.Errorf("%s failed (%w); the end of %s:\n%s", c.label, err, logPath, lastLines(string(data), 30))
+	}
+	return code, nil
+}
+
+// run executes c unmeasured (setup and teardown).
+func (b *bench) run(ctx context.Context, c command) error {
+	fmt.Fprintf(os.Stderr, "  %s\n", c.label)
+	_, err := b.execute(ctx, c, nil)
+	return err
+}
+
+// measure executes c and measures it: wall time, API requests net of the
+// idle rate, and the provider plugin's peak RSS.
+func (b *bench) measure(ctx context.Context, c command) (sample, error) {
+	before, err := scrape(ctx, b.client)
+	if err != nil {
+		return sample{}, err
+	}
+	start := time.Now()
+	var w *rssWatch
+	code, err := b.execute(ctx, c, func(pid int) { w = watchRSS(pid) })
+	wall := time.Since(start)
+	var rss int64
+	if w != nil {
+		rss = w.Stop()
+	}
+	if err != nil {
+		return sample{}, err
+	}
+	after, err := scrape(ctx, b.client)
+	if err != nil {
+		return sample{}, err
+	}
+	interval := time.Since(start)
+	s := sample{wall: wall, requests: net(diff(before, after), b.idle, interval), rssKB: rss, changes: c.plan && code == 2}
+	fmt.Fprintf(os.Stderr, "  %-44s %7.1fs %6.0f requests %6.0f MiB%s\n", c.label, wall.Seconds(), s.requests.total(), float64(rss)/1024, map[bool]string{true: "  (plan not empty)"}[s.changes])
+	return s, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

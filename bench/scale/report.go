@@ -1,0 +1,344 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// info is what the results file says about how they were obtained.
+type info struct {
+	date, command                   string
+	machine                         string
+	terraform, provider, peer, kube string
+	kubectl, goVersion              string
+	loadStart, loadEnd              string // /proc/loadavg: the machine is shared
+	fixture                         string
+	duration                        time.Duration
+	runs, parallelism               int
+	idle                            time.Duration
+}
+
+func (b *bench) describe(ctx context.Context, o options, l layout, pods int, took time.Duration) info {
+	in := info{
+		date:        time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		command:     "make bench" + benchArgs(),
+		machine:     machine(),
+		goVersion:   runtime.Version(),
+		loadStart:   b.loadStart,
+		loadEnd:     loadavg(),
+		duration:    took,
+		runs:        o.runs,
+		parallelism: o.parallelism,
+		idle:        o.idle,
+		fixture: fmt.Sprintf("%d namespaces; %d ServiceAccounts each backing a %d-replica Deployment (%d pods on one kwok node, "+
+			"every one credentialed by the pod identity webhook): %d for the plans, 3 × %d for the role changes; "+
+			"%d bare ServiceAccounts (no pods, no annotation) for apply-create, a set of %d for each run of each tool",
+			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, bareCount(o, l), l.total()),
+	}
+	var tf struct {
+		Version string `json:"terraform_version"`
+	}
+	if out, err := exec.CommandContext(ctx, b.terraformPath, "version", "-json").Output(); err == nil && json.Unmarshal(out, &tf) == nil {
+		in.terraform = tf.Version
+	} else {
+		in.terraform = "unknown"
+	}
+	in.provider = b.commit
+	in.peer = peerVersion()
+	if v, err := b.client.Discovery().ServerVersion(); err == nil {
+		in.kube = v.GitVersion
+	}
+	in.kubectl = strings.TrimSpace(output(ctx, b.kubectl, "version", "--client", "-o", "yaml"))
+	if m := regexp.MustCompile(`gitVersion: (\S+)`).FindStringSubmatch(in.kubectl); m != nil {
+		in.kubectl = m[1]
+	}
+	return in
+}
+
+// bareCount is the number of apply-create ServiceAccounts, when it runs.
+func bareCount(o options, l layout) int {
+	if !o.has("apply") {
+		return 0
+	}
+	return len(l.allBare(o.runs))
+}
+
+// commit is the checkout's commit, read when the provider is built.
+func commit(ctx context.Context) string {
+	c := strings.TrimSpace(output(ctx, "git", "rev-parse", "--short=12", "HEAD"))
+	if output(ctx, "git", "status", "--porcelain", "--", ".", ":!bench/results", ":!README.md") != "" {
+		c += " (with uncommitted changes)"
+	}
+	return c
+}
+
+// benchArgs are the flags this run was given, as make passes them (but
+// -terraform, which make sets).
+func benchArgs() string {
+	var args []string
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "terraform" {
+			args = append(args, "-"+f.Name+"="+f.Value.String())
+		}
+	})
+	if len(args) == 0 {
+		return ""
+	}
+	return " BENCH_FLAGS='" + strings.Join(args, " ") + "'"
+}
+
+func output(ctx context.Context, name string, args ...string) string {
+	out, _ := exec.CommandContext(ctx, name, args...).Output()
+	return string(out)
+}
+
+// peerVersion is the hashicorp/kubernetes version pinned by its build module.
+func peerVersion() string {
+	data, _ := os.ReadFile(filepath.Join("hack", "testenv", "kubernetes-provider", "go.mod"))
+	if m := regexp.MustCompile(`github.com/hashicorp/terraform-provider-kubernetes (\S+)`).FindSubmatch(data); m != nil {
+		return string(m[1])
+	}
+	return "unknown"
+}
+
+// loadavg is the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func machine() string {
+	mem := "?"
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(data), "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		}
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	cpu := "?"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`model name\s*: (.*)`).FindSubmatch(data); m != nil {
+			cpu = string(m[1])
+		}
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s memory, Linux %s", runtime.NumCPU(), cpu, mem, strings.TrimSpace(string(kernel)))
+}
+
+// stats summarises a cell's samples.
+type stats struct {
+	wall, minWall, maxWall time.Duration
+	requests               counts // median of each key
+	total                  float64
+	rssKB                  int64 // median peak
+	changes                bool
+}
+
+func (c *cell) stats() stats {
+	var s stats
+	if len(c.samples) == 0 {
+		return s
+	}
+	walls := make([]time.Duration, 0, len(c.samples))
+	totals := make([]float64, 0, len(c.samples))
+	rss := make([]int64, 0, len(c.samples))
+	keys := map[string]bool{}
+	for _, x := range c.samples {
+		walls = append(walls, x.wall)
+		totals = append(totals, x.requests.total())
+		rss = append(rss, x.rssKB)
+		s.changes = s.changes || x.changes
+		for k := range x.requests {
+			keys[k] = true
+		}
+	}
+	s.wall, s.minWall, s.maxWall = median(walls), slices.Min(walls), slices.Max(walls)
+	s.total, s.rssKB = median(totals), median(rss)
+	s.requests = counts{}
+	for k := range keys {
+		vals := make([]float64, 0, len(c.samples))
+		for _, x := range c.samples {
+			vals = append(vals, x.requests[k])
+		}
+		if m := median(vals); m > 0 {
+			s.requests[k] = m
+		}
+	}
+	return s
+}
+
+func median[T cmp.Ordered](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// top lists the n largest keys as "VERB resource N".
+func (c counts) top(n int) string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(c[b], c[a]), strings.Compare(a, b)) })
+	parts := make([]string, 0, n)
+	for _, k := range keys[:min(n, len(keys))] {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, c[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+func mib(kb int64) string {
+	if kb == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// summary is the comparison table: the README's and stdout's.
+func summary(res *results) string {
+	var w strings.Builder
+	w.WriteString("| scenario | peer | wall, irsa | wall, peer | ratio | requests, irsa | requests, peer | ratio | peak RSS, irsa | peak RSS, peer |\n")
+	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, c := range res.comparisons {
+		if len(c.ours.samples) == 0 || len(c.peer.samples) == 0 {
+			continue // an incomplete run's
+		}
+		o, p := c.ours.stats(), c.peer.stats()
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | **%s** | %.0f | %.0f | %s | %s | %s |\n",
+			c.ours.scenario, c.peer.tool, secs(o.wall), secs(p.wall), ratio(o.wall.Seconds(), p.wall.Seconds()),
+			o.total, p.total, ratio(o.total, p.total), mib(o.rssKB), mib(p.rssKB))
+	}
+	return w.String()
+}
+
+// details is the per-cell table of the results file.
+func details(res *results) string {
+	var w strings.Builder
+	w.WriteString("| scenario | tool | wall, median (min–max) | requests | per binding | most requested | peak RSS |\n")
+	w.WriteString("|---|---|--:|--:|--:|---|--:|\n")
+	for _, c := range res.cells {
+		if len(c.samples) == 0 {
+			continue // an incomplete run's
+		}
+		s := c.stats()
+		note := ""
+		if s.changes {
+			note = " (plan not empty)"
+		}
+		fmt.Fprintf(&w, "| %s | %s%s | %s (%s–%s) | %.0f | %.1f | %s | %s |\n",
+			c.scenario, c.tool, note, secs(s.wall), secs(s.minWall), secs(s.maxWall),
+			s.total, s.total/float64(c.bindings), s.requests.top(5), mib(s.rssKB))
+	}
+	return w.String()
+}
+
+func (b *bench) report(o options, in info, res *results) error {
+	title := "Benchmark results, " + in.date
+	if o.label != "" {
+		title += " (" + o.label + ")"
+	}
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "# %s\n\n", title)
+	if res.incomplete != "" {
+		fmt.Fprintf(&w, "**Incomplete**: the run stopped early, so some cells are missing and some have fewer runs than "+
+			"stated below:\n\n```\n%s\n```\n\n", lastLines(res.incomplete, 20))
+	}
+	fmt.Fprintf(&w, "Rerun with `%s` (about %s here; `go run ./bench/scale -h` lists the flags).\n\n", in.command, in.duration.Round(time.Minute))
+	fmt.Fprintf(&w, "- Machine: %s; load average %s at the start, %s at the end (other work on the machine inflates wall times)\n", in.machine, in.loadStart, in.loadEnd)
+	fmt.Fprintf(&w, "- Terraform %s, -parallelism=%d; Go %s\n", in.terraform, in.parallelism, in.goVersion)
+	fmt.Fprintf(&w, "- terraform-provider-irsa at %s, built from the checkout; `trust_check = \"off\"` (IAM is not measured)\n", in.provider)
+	fmt.Fprintf(&w, "- Peers: hashicorp/kubernetes %s (`kubernetes_annotations`, built from the Go module proxy); kubectl %s\n", in.peer, in.kubectl)
+	fmt.Fprintf(&w, "- Cluster: Kubernetes %s on a fresh local environment (etcd, kube-apiserver, controller-manager, scheduler, kwok, the pod identity webhook)\n", in.kube)
+	fmt.Fprintf(&w, "- Fixture: %s\n", in.fixture)
+	fmt.Fprintf(&w, "- Each cell is the median of %d runs (the middle one of an even number: the higher), ours and the peer alternating. Requests: `apiserver_request_total` "+
+		"scraped before and after each command, by verb and resource, minus the idle cluster's rate (measured over %s "+
+		"before the first command) times the command's length. Peak RSS: the highest VmHWM of the provider plugin "+
+		"process, polled every 100 ms; kubectl's is not measured.\n", in.runs, in.idle)
+	w.WriteString("- Plans: `terraform plan -detailed-exitcode` (and with `-refresh-only`) of states already applied; the " +
+		"bindings of a plan of N are all ServiceAccounts of the first N/10 namespaces. Apply-create: each tool creates " +
+		"its bindings on bare ServiceAccounts no tool touched before. Role change: " +
+		"`terraform apply` of new `role_arn`s (restart defaults: rollout, wait) against `kubectl annotate --overwrite && " +
+		"kubectl rollout restart && kubectl rollout status` per ServiceAccount, on sets of the same shape, one per " +
+		"namespace (`rc` in a state of its own, `ri` in the state of every plan binding, `kc` for kubectl: a " +
+		"ServiceAccount has one binding), the role flipping between two ARNs each run; the cluster settles (old pods " +
+		"gone) between commands and every recycled pod is checked to carry the new role.\n\n")
+	w.WriteString("## Summary\n\n")
+	w.WriteString(summary(res))
+	w.WriteString("\nRatios are ours over the peer: below 1 means faster (or fewer).\n\n## Every measurement\n\n")
+	w.WriteString(details(res))
+	if slices.ContainsFunc(res.cells, func(c *cell) bool { return c.stats().changes }) {
+		w.WriteString("\n\"(plan not empty)\": the plan reported changes (exit code 2) where none were made. For " +
+			"`kubernetes_annotations` these are its `template_annotations` attribute going from null to `{}` on every " +
+			"resource in a `-refresh-only` plan after its own apply (seen in the runs made while writing the " +
+			"benchmark); the logs of every command are in `bench/.work/logs` until the next run.\n")
+	}
+
+	if err := os.MkdirAll(filepath.Dir(o.out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.out, w.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\n%s\n%s\nresults in %s\n", title, summary(res), o.out)
+	if o.readme == "" {
+		return nil
+	}
+	return updateReadme(o.readme, o.out, title, in, summary(res))
+}
+
+const (
+	readmeStart = "<!-- bench:start -->"
+	readmeEnd   = "<!-- bench:end -->"
+)
+
+// updateReadme rewrites the README between its bench markers; a README
+// without them gets a Performance section before Development.
+func updateReadme(path, resultsPath, title string, in info, table string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	text := string(data)
+	block := fmt.Sprintf("%s\n%s: %s; Terraform %s, -parallelism=%d, median of %d runs; %s. Every measurement, "+
+		"and how they were taken: [%s](%s).\n\n%s%s", readmeStart, title, in.machine, in.terraform, in.parallelism,
+		in.runs, in.fixture, filepath.Base(resultsPath), filepath.ToSlash(resultsPath), table, readmeEnd)
+	start, end := strings.Index(text, readmeStart), strings.Index(text, readmeEnd)
+	switch {
+	case start >= 0 && end > start:
+		text = text[:start] + block + text[end+len(readmeEnd):]
+	default:
+		section := "## Performance\n\n`make bench` measures the provider at scale against its peers on a fresh local environment " +
+			"(not part of `make test`). The last run:\n\n" + block + "\n\n"
+		if i := strings.Index(text, "## Development"); i >= 0 {
+			text = text[:i] + section + text[i:]
+		} else {
+			text += "\n" + section
+		}
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNewLayout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		scale      float64
+		namespaces int
+		sizes      []int
+	}{
+		{1, 50, []int{50, 200, 500}},
+		{0.1, 5, []int{5, 20, 50}},
+		{0.01, 1, []int{1, 2, 5}},
+	}
+	for _, tt := range tests {
+		l := newLayout(tt.scale)
+		if l.namespaces != tt.namespaces || !slices.Equal(l.planSizes, tt.sizes) || l.recycle != tt.namespaces {
+			t.Errorf("newLayout(%v) = %d namespaces, plans of %v, recycle %d; want %d, %v, %d",
+				tt.scale, l.namespaces, l.planSizes, l.recycle, tt.namespaces, tt.sizes, tt.namespaces)
+		}
+		if got := len(l.apps(l.total())); got != l.total() {
+			t.Errorf("newLayout(%v).apps(total) has %d, want %d", tt.scale, got, l.total())
+		}
+	}
+}
+
+func TestUpdateReadme(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, readme string
+		want         []string // in this order
+	}{
+		{
+			name:   "a README without markers gets the section before Development",
+			readme: "# p\n\n## Usage\n\ntext\n\n## Development\n\nmore\n",
+			want:   []string{"## Usage", "## Performance", readmeStart, "| new |", readmeEnd, "## Development"},
+		},
+		{
+			name:   "a rerun replaces what is between the markers only",
+			readme: "# p\n\n## Performance\n\nintro\n\n" + readmeStart + "\n| old |\n" + readmeEnd + "\n\nafter\n",
+			want:   []string{"intro", readmeStart, "| new |", readmeEnd, "after"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "README.md")
+			if err := os.WriteFile(path, []byte(tt.readme), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := updateReadme(path, "bench/results/x.md", "Results", info{}, "| new |\n"); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(path)
+			got := string(data)
+			at := 0
+			for _, w := range tt.want {
+				i := strings.Index(got[at:], w)
+				if i < 0 {
+					t.Fatalf("%q missing after offset %d in:\n%s", w, at, got)
+				}
+				at += i + len(w)
+			}
+			if strings.Contains(got, "| old |") || strings.Count(got, readmeStart) != 1 || strings.Count(got, "## Performance") != 1 {
+				t.Errorf("README not rewritten in place:\n%s", got)
+			}
+		})
+	}
+}
+
+func TestSummary(t *testing.T) {
+	t.Parallel()
+	res := &results{}
+	ours := res.add("plan, 50 bindings", toolOurs, 50)
+	peer := res.add(ours.scenario, toolAnnotations, 50)
+	res.compare(ours, peer)
+	unmeasured := res.add("apply, create 500", toolOurs, 500)
+	res.compare(unmeasured, res.add(unmeasured.scenario, toolAnnotations, 500))
+	for _, w := range []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second} {
+		ours.samples = append(ours.samples, sample{wall: w, requests: counts{"GET serviceaccounts": 50}, rssKB: 64 << 10})
+		peer.samples = append(peer.samples, sample{wall: 2 * w, requests: counts{"GET serviceaccounts": 100}, rssKB: 80 << 10})
+	}
+	got := summary(res)
+	want := "| plan, 50 bindings | kubernetes_annotations | 2.0 s | 4.0 s | **0.50×** | 50 | 100 | 0.50× | 64 MiB | 80 MiB |"
+	if !strings.Contains(got, want) {
+		t.Errorf("summary lacks the medians and ratios %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "apply") {
+		t.Errorf("summary shows a comparison that was never measured:\n%s", got)
+	}
+	if d := details(res); strings.Contains(d, "apply") || !strings.Contains(d, "2.0 s (1.0 s–3.0 s)") {
+		t.Errorf("details = %s", d)
+	}
+}

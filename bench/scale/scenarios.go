@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Tools, as the report names them.
+const (
+	toolOurs        = "irsa"
+	toolAnnotations = "kubernetes_annotations"
+	toolKubectlSeq  = "kubectl, sequential"
+)
+
+// cell is one scenario measured for one tool.
+type cell struct {
+	scenario string
+	tool     string
+	bindings int // what "per binding" divides by
+	samples  []sample
+}
+
+// comparison puts ours next to a peer in the summary.
+type comparison struct{ ours, peer *cell }
+
+// results are everything measured.
+type results struct {
+	cells       []*cell
+	comparisons []comparison
+	incomplete  string // why the run stopped early; empty when it did not
+}
+
+// measured reports whether any command was measured.
+func (r *results) measured() bool {
+	return slices.ContainsFunc(r.cells, func(c *cell) bool { return len(c.samples) > 0 })
+}
+
+func (r *results) add(scenario, tool string, bindings int) *cell {
+	c := &cell{scenario: scenario, tool: tool, bindings: bindings}
+	r.cells = append(r.cells, c)
+	return c
+}
+
+func (r *results) compare(ours, peer *cell) {
+	r.comparisons = append(r.comparisons, comparison{ours, peer})
+}
+
+var (
+	applyArgs = []string{"apply", "-auto-approve", "-input=false", "-no-color"}
+	planArgs  = []string{"plan", "-input=false", "-no-color", "-detailed-exitcode"}
+)
+
+func (b *bench) withParallelism(args []string) []string {
+	return append(slices.Clone(args), "-parallelism="+strconv.Itoa(b.parallelism))
+}
+
+func (b *bench) dir(name string) string { return filepath.Join(b.work, name) }
+
+// setupPlans writes and applies, unmeasured, one state per plan size and
+// tool, over the app ServiceAccounts (already annotated with roleA, their
+// pods credentialed: the apply changes nothing in the cluster).
+func (b *bench) setupPlans(ctx context.Context, l layout) error {
+	for _, n := range l.planSizes {
+		for _, t := range []struct{ prefix, config string }{{"ours", oursConfig}, {"peer", peerConfig}} {
+			dir := b.dir(fmt.Sprintf("%s-plan-%d", t.prefix, n))
+			if err := writeConfig(dir, t.config, bindingsOf(l.apps(n), roleA)); err != nil {
+				return err
+			}
+			if err := b.run(ctx, b.terraform(fmt.Sprintf("setup %s plan %d", t.prefix, n), dir, b.withParallelism(applyArgs)...)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// plans measures `plan -refresh-only` and `plan` of each size, alternating
+// ours and the peer.
+func (b *bench) plans(ctx context.Context, l layout, res *results) error {
+	for _, n := range l.planSizes {
+		for _, mode := range []struct {
+			name string
+			args []string
+		}{
+			{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
+			{"plan", planArgs},
+		} {
+			ours := res.add(fmt.Sprintf("%s, %d bindings", mode.name, n), toolOurs, n)
+			peer := res.add(ours.scenario, toolAnnotations, n)
+			res.compare(ours, peer)
+			for r := range b.runs {
+				for _, c := range []struct {
+					cell   *cell
+					prefix string
+				}{{ours, "ours"}, {peer, "peer"}} {
+					cmd := b.terraform(fmt.Sprintf("%s %s %d run %d", c.prefix, mode.name, n, r+1), b.dir(fmt.Sprintf("%s-plan-%d", c.prefix, n)), b.withParallelism(mode.args)...)
+					cmd.plan = true
+					s, err := b.measure(ctx, cmd)
+					if err != nil {
+						return err
+					}
+					c.cell.samples = append(c.cell.samples, s)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// applyCreate measures an apply creating a binding (an annotation) on each
+// of a set of bare ServiceAccounts, which have no pods, alternating ours and
+// the peer. Every run of every tool gets a set of its own, never touched
+// before: a destroy does not return a ServiceAccount to where it started
+// (kubernetes_annotations' destroy leaves its field manager owning an empty
+// annotations map, which a later apply by another manager conflicts with).
+func (b *bench) applyCreate(ctx context.Context, l layout, res *results) error {
+	n := l.total()
+	ours := res.add(fmt.Sprintf("apply, create %d", n), toolOurs, n)
+	peer := res.add(ours.scenario, toolAnnotations, n)
+	res.compare(ours, peer)
+	for r := range b.runs {
+		for _, c := range []struct {
+			cell           *cell
+			prefix, config string
+		}{{ours, "ours", oursConfig}, {peer, "peer", peerConfig}} {
+			dir := b.dir(fmt.Sprintf("%s-create-%d", c.prefix, r+1))
+			if err := writeConfig(dir, c.config, bindingsOf(l.bare(createSet(c.prefix, r)), roleA)); err != nil {
+				return err
+			}
+			s, err := b.measure(ctx, b.terraform(fmt.Sprintf("%s apply create %d run %d", c.prefix, n, r+1), dir, b.withParallelism(applyArgs)...))
+			if err != nil {
+				return err
+			}
+			c.cell.samples = append(c.cell.samples, s)
+		}
+	}
+	return nil
+}
+
+// createSet names the bare ServiceAccounts of one apply-create run.
+func createSet(prefix string, run int) string { return fmt.Sprintf("new-%s-%d", prefix, run+1) }
+
+// setupRecycle applies, unmeasured, the two states whose role changes are
+// measured: one of only the rc bindings, one of the ri bindings and every
+// app binding (50 in a state of 550 at -scale 1). Their ServiceAccounts have
+// no pods yet: the Deployments are created afterwards, so they start
+// credentialed.
+func (b *bench) setupRecycle(ctx context.Context, l layout) error {
+	if err := writeConfig(b.dir("ours-recycle"), oursConfig, bindingsOf(l.oneEach("rc"), roleA)); err != nil {
+		return err
+	}
+	if err := b.run(ctx, b.terraform("setup ours recycle", b.dir("ours-recycle"), b.withParallelism(applyArgs)...)); err != nil {
+		return err
+	}
+	if err := writeConfig(b.dir("ours-recycle-in-state"), oursConfig, slices.Concat(bindingsOf(l.apps(l.total()), roleA), bindingsOf(l.oneEach("ri"), roleA))); err != nil {
+		return err
+	}
+	return b.run(ctx, b.terraform("setup ours recycle in state", b.dir("ours-recycle-in-state"), b.withParallelism(applyArgs)...))
+}
+
+// kubectlScript is what a platform engineer runs per ServiceAccount:
+// annotate, restart, wait. $0 is kubectl; $1 $2 $3 are a line of the list.
+const kubectlScript = `"$0" annotate serviceaccount -n "$1" "$2" --overwrite eks.amazonaws.com/role-arn="$3" && ` +
+	`"$0" rollout restart -n "$1" deployment/"$2" && ` +
+	`"$0" rollout status -n "$1" deployment/"$2" --timeout=10m`
+
+// recycles measures a role change of the rc bindings (a state of their
+// own) and of the ri bindings (in the big state) against kubectl on the kc
+// ServiceAccounts, in parallel and one by one. Each run flips its set's role between roleA and roleB, and the
+// cluster settles (old pods gone) before the next command.
+func (b *bench) recycles(ctx context.Context, l layout, res *results, wantPods int) error {
+	n := l.recycle
+	ours := res.add(fmt.Sprintf("role change, %d bindings x %d pods", n, l.replicas), toolOurs, n)
+	oursIn := res.add(fmt.Sprintf("role change, %d bindings x %d pods, in a state of %d", n, l.replicas, l.total()+n), toolOurs, n)
+	par := res.add(ours.scenario, fmt.Sprintf("kubectl, xargs -P %d", b.parallelism), n)
+	seq := res.add(ours.scenario, toolKubectlSeq, n)
+	res.compare(ours, par)
+	res.compare(oursIn, par)
+	res.compare(ours, seq)
+	res.compare(oursIn, seq)
+
+	roles := map[string]string{"rc": roleA, "ri": roleA, "kc": roleA}
+	flip := func(name string) string {
+		if roles[name] == roleA {
+			roles[name] = roleB
+		} else {
+			roles[name] = roleA
+		}
+		return roles[name]
+	}
+	listPath := filepath.Join(b.work, "kubectl-list")
+	for r := range b.runs {
+		steps := []struct {
+			cell *cell
+			cmd  func() (command, string, error) // and the ServiceAccount name recycled
+		}{
+			{ours, func() (command, string, error) {
+				err := writeBindings(b.dir("ours-recycle"), bindingsOf(l.oneEach("rc"), flip("rc")))
+				return b.terraform(fmt.Sprintf("ours recycle %d run %d", n, r+1), b.dir("ours-recycle"), b.withParallelism(applyArgs)...), "rc", err
+			}},
+			{par, func() (command, string, error) {
+				cmd, err := b.kubectlRecycle(fmt.Sprintf("kubectl -P %d recycle %d run %d", b.parallelism, n, r+1), listPath, l.oneEach("kc"), flip("kc"), b.parallelism)
+				return cmd, "kc", err
+			}},
+			{oursIn, func() (command, string, error) {
+				err := writeBindings(b.dir("ours-recycle-in-state"), slices.Concat(bindingsOf(l.apps(l.total()), roleA), bindingsOf(l.oneEach("ri"), flip("ri"))))
+				return b.terraform(fmt.Sprintf("ours recycle %d in state run %d", n, r+1), b.dir("ours-recycle-in-state"), b.withParallelism(applyArgs)...), "ri", err
+			}},
+			{seq, func() (command, string, error) {
+				cmd, err := b.kubectlRecycle(fmt.Sprintf("kubectl sequential recycle %d run %d", n, r+1), listPath, l.oneEach("kc"), flip("kc"), 1)
+				return cmd, "kc", err
+			}},
+		}
+		for _, st := range steps {
+			cmd, name, err := st.cmd()
+			if err != nil {
+				return err
+			}
+			s, err := b.measure(ctx, cmd)
+			if err != nil {
+				return err
+			}
+			st.cell.samples = append(st.cell.samples, s)
+			if err := b.settle(ctx, wantPods); err != nil {
+				return err
+			}
+			if err := b.verifyRole(ctx, name, roles[name], n*l.replicas); err != nil {
+				return fmt.Errorf("after %s: %w", cmd.label, err)
+			}
+		}
+	}
+	return nil
+}
+
+// kubectlRecycle is the kubectl peer: kubectlScript per ServiceAccount,
+// parallel ways at once.
+func (b *bench) kubectlRecycle(label, listPath string, sas []sa, role string, parallel int) (command, error) {
+	var list strings.Builder
+	for _, s := range sas {
+		fmt.Fprintf(&list, "%s %s %s\n", s.namespace, s.name, role)
+	}
+	cmd := command{label: label, argv: []string{"xargs", "-P", strconv.Itoa(parallel), "-L", "1", "-a", listPath, "sh", "-c", kubectlScript, b.kubectl}}
+	return cmd, os.WriteFile(listPath, []byte(list.String()), 0o644)
+}
+
+// verifyRole checks that the want pods of the ServiceAccounts called name
+// carry role: the recycle measured really happened.
+func (b *bench) verifyRole(ctx context.Context, name, role string, want int) error {
+	pods, err := b.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
+	if err != nil {
+		return err
+	}
+	ok := 0
+	for _, p := range pods.Items {
+		if envValue(p.Spec.Containers[0], "AWS_ROLE_ARN") == role {
+			ok++
+		}
+	}
+	if ok != want || len(pods.Items) != want {
+		return fmt.Errorf("%d of %d pods of the %q ServiceAccounts carry %s, want all %d", ok, len(pods.Items), name, role, want)
+	}
+	return nil
+}
+
+func envValue(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}

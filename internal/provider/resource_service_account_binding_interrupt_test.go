@@ -1,10 +1,8 @@
 package provider
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -12,7 +10,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
@@ -52,26 +49,8 @@ func TestAccServiceAccountBinding_interruptedApplyConverges(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	var out bytes.Buffer
-	apply := tf.command(ctx, "apply", "-auto-approve", "-input=false", "-no-color")
-	apply.Stdout, apply.Stderr = &out, &out
-	if err := apply.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = apply.Wait(); close(exited) }()
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		select {
-		case <-exited:
-			return false, fmt.Errorf("terraform exited before the rollout started")
-		default:
-		}
-		d, err := c.client.AppsV1().Deployments(c.ns).Get(ctx, "api", metav1.GetOptions{})
-		return err == nil && d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "", nil
-	})
-	if err != nil {
-		t.Fatalf("the rollout never started:\n%s", out.String())
-	}
+	inFlight := tf.startApplyUntilRollout(ctx, c, "api")
+	apply, out, exited := inFlight.cmd, inFlight.out, inFlight.exited
 	if err := apply.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -159,4 +162,37 @@ func cliAcceptance(t *testing.T) {
 		t.Skip("acceptance test: set TF_ACC=1")
 	}
 	testAccPreCheck(t)
+}
+
+// applyInFlight is a terraform apply started in the background.
+type applyInFlight struct {
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+	exited chan struct{}
+}
+
+// startApplyUntilRollout starts terraform apply and returns once the
+// Deployment name in c's namespace has been restarted, so a test can
+// interrupt or break the apply in the middle of its rollout.
+func (tf *terraformCLI) startApplyUntilRollout(ctx context.Context, c *testCluster, name string) *applyInFlight {
+	tf.t.Helper()
+	a := &applyInFlight{cmd: tf.command(ctx, "apply", "-auto-approve", "-input=false", "-no-color"), out: &bytes.Buffer{}, exited: make(chan struct{})}
+	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
+	if err := a.cmd.Start(); err != nil {
+		tf.t.Fatal(err)
+	}
+	go func() { _ = a.cmd.Wait(); close(a.exited) }()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		select {
+		case <-a.exited:
+			return false, fmt.Errorf("terraform exited before the rollout started")
+		default:
+		}
+		d, err := c.client.AppsV1().Deployments(c.ns).Get(ctx, name, metav1.GetOptions{})
+		return err == nil && d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != "", nil
+	})
+	if err != nil {
+		tf.t.Fatalf("the rollout never started: %v\n%s", err, a.out.String())
+	}
+	return a
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/pluginlog"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/provider"
 )
 
@@ -22,6 +23,14 @@ func main() {
 	var debug bool
 	flag.BoolVar(&debug, "debug", false, "set to true to run the provider with support for debuggers like delve")
 	flag.Parse()
+
+	// Under a debugger the logs go to the developer's terminal, not
+	// through the CLI: keep them.
+	if !debug {
+		if err := pluginlog.QuietUnlessHeard(); err != nil {
+			log.Fatal(err.Error())
+		}
+	}
 
 	err := providerserver.Serve(context.Background(), provider.New(version, commit), providerserver.ServeOpts{
 		Address:         "registry.terraform.io/irsa-dev/irsa",

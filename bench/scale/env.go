@@ -47,8 +47,9 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 		return nil, err
 	}
 	built := commit(ctx)
-	// Owned: were this process killed, the kernel stops the environment too.
-	env, err := testenv.Up(ctx, testenv.Options{StateDir: o.stateDir, Root: root, Owned: true, Log: os.Stderr})
+	// Owned: were this process killed, the kernel stops the environment too;
+	// not with -keep, whose point is an environment that outlives the run.
+	env, err := testenv.Up(ctx, testenv.Options{StateDir: o.stateDir, Root: root, Owned: !o.keep, Log: os.Stderr})
 	if err != nil {
 		return nil, err
 	}

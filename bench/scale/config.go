@@ -69,6 +69,15 @@ resource "kubernetes_annotations" "b" {
 }
 `
 
+// aloneConfig is the plans' floor: Terraform's own work on as many
+// resource instances, with no provider plugin (terraform_data is built in).
+const aloneConfig = `resource "terraform_data" "b" {
+  for_each = local.bindings
+
+  input = each.value
+}
+`
+
 // writeConfig writes dir/main.tf (the tool's resource) and dir/bindings.tf
 // (the map it iterates), creating dir.
 func writeConfig(dir, main string, bindings []binding) error {

@@ -17,6 +17,9 @@ type sample struct {
 	requests counts // net of the idle rate
 	rssKB    int64  // peak VmHWM of the provider plugin; 0 for kubectl
 	changes  bool   // a plan that was not empty (exit code 2 of -detailed-exitcode)
+	// cpu is the command's user+system CPU time with its reaped children:
+	// for terraform, the CLI's and the provider plugins'.
+	cpu time.Duration
 }
 
 // command is something to run and measure.
@@ -35,43 +38,46 @@ func (b *bench) terraform(label, dir string, args ...string) command {
 // execute runs c with its output in a log file under the working directory,
 // returning the exit code. An exit code other than 0 (or 2 of a plan) is an
 // error quoting the log's tail.
-func (b *bench) execute(ctx context.Context, c command, started func(pid int)) (int, error) {
+func (b *bench) execute(ctx context.Context, c command, started func(pid int)) (int, time.Duration, error) {
 	b.seq++
 	logPath := filepath.Join(b.work, "logs", fmt.Sprintf("%03d-%s.log", b.seq, strings.ReplaceAll(c.label, " ", "_")))
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer logFile.Close()
 	cmd := exec.CommandContext(ctx, c.argv[0], c.argv[1:]...)
 	cmd.Env = b.environ()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("%s: %w", c.label, err)
+		return 0, 0, fmt.Errorf("%s: %w", c.label, err)
 	}
 	if started != nil {
 		started(cmd.Process.Pid)
 	}
 	err = cmd.Wait()
 	code := cmd.ProcessState.ExitCode()
+	// wait4 reports the process's usage with that of the children it
+	// waited for (the plugins terraform started and stopped).
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 	case errors.As(err, &exitErr) && c.plan && code == 2:
 	default:
 		data, _ := os.ReadFile(logPath)
-		return code, fmt.Errorf("%s failed (%w); the end of %s:\n%s", c.label, err, logPath, lastLines(string(data), 30))
+		return code, cpu, fmt.Errorf("%s failed (%w); the end of %s:\n%s", c.label, err, logPath, lastLines(string(data), 30))
 	}
-	return code, nil
+	return code, cpu, nil
 }
 
 // run executes c unmeasured (setup and teardown).
 func (b *bench) run(ctx context.Context, c command) error {
 	fmt.Fprintf(os.Stderr, "  %s\n", c.label)
-	_, err := b.execute(ctx, c, nil)
+	_, _, err := b.execute(ctx, c, nil)
 	return err
 }
 
@@ -84,7 +90,7 @@ func (b *bench) measure(ctx context.Context, c command) (sample, error) {
 	}
 	start := time.Now()
 	var w *rssWatch
-	code, err := b.execute(ctx, c, func(pid int) { w = watchRSS(pid) })
+	code, cpu, err := b.execute(ctx, c, func(pid int) { w = watchRSS(pid) })
 	wall := time.Since(start)
 	var rss int64
 	if w != nil {
@@ -98,8 +104,8 @@ func (b *bench) measure(ctx context.Context, c command) (sample, error) {
 		return sample{}, err
 	}
 	interval := time.Since(start)
-	s := sample{wall: wall, requests: net(diff(before, after), b.idle, interval), rssKB: rss, changes: c.plan && code == 2}
-	fmt.Fprintf(os.Stderr, "  %-44s %7.1fs %6.0f requests %6.0f MiB%s\n", c.label, wall.Seconds(), s.requests.total(), float64(rss)/1024, map[bool]string{true: "  (plan not empty)"}[s.changes])
+	s := sample{wall: wall, requests: net(diff(before, after), b.idle, interval), rssKB: rss, changes: c.plan && code == 2, cpu: cpu}
+	fmt.Fprintf(os.Stderr, "  %-44s %7.1fs %6.1fs CPU %6.0f requests %6.0f MiB%s\n", c.label, wall.Seconds(), cpu.Seconds(), s.requests.total(), float64(rss)/1024, map[bool]string{true: "  (plan not empty)"}[s.changes])
 	return s, nil
 }
 

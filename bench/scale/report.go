@@ -147,6 +147,7 @@ type stats struct {
 	requests               counts // median of each key
 	total                  float64
 	rssKB                  int64 // median peak
+	cpu                    time.Duration
 	changes                bool
 }
 
@@ -158,9 +159,11 @@ func (c *cell) stats() stats {
 	walls := make([]time.Duration, 0, len(c.samples))
 	totals := make([]float64, 0, len(c.samples))
 	rss := make([]int64, 0, len(c.samples))
+	cpus := make([]time.Duration, 0, len(c.samples))
 	keys := map[string]bool{}
 	for _, x := range c.samples {
 		walls = append(walls, x.wall)
+		cpus = append(cpus, x.cpu)
 		totals = append(totals, x.requests.total())
 		rss = append(rss, x.rssKB)
 		s.changes = s.changes || x.changes
@@ -169,7 +172,7 @@ func (c *cell) stats() stats {
 		}
 	}
 	s.wall, s.minWall, s.maxWall = median(walls), slices.Min(walls), slices.Max(walls)
-	s.total, s.rssKB = median(totals), median(rss)
+	s.total, s.rssKB, s.cpu = median(totals), median(rss), median(cpus)
 	s.requests = counts{}
 	for k := range keys {
 		vals := make([]float64, 0, len(c.samples))
@@ -239,8 +242,8 @@ func summary(res *results) string {
 // details is the per-cell table of the results file.
 func details(res *results) string {
 	var w strings.Builder
-	w.WriteString("| scenario | tool | wall, median (min–max) | requests | per binding | most requested | peak RSS |\n")
-	w.WriteString("|---|---|--:|--:|--:|---|--:|\n")
+	w.WriteString("| scenario | tool | wall, median (min–max) | CPU | requests | per binding | most requested | peak RSS |\n")
+	w.WriteString("|---|---|--:|--:|--:|--:|---|--:|\n")
 	for _, c := range res.cells {
 		if len(c.samples) == 0 {
 			continue // an incomplete run's
@@ -250,8 +253,8 @@ func details(res *results) string {
 		if s.changes {
 			note = " (plan not empty)"
 		}
-		fmt.Fprintf(&w, "| %s | %s%s | %s (%s–%s) | %.0f | %.1f | %s | %s |\n",
-			c.scenario, c.tool, note, secs(s.wall), secs(s.minWall), secs(s.maxWall),
+		fmt.Fprintf(&w, "| %s | %s%s | %s (%s–%s) | %s | %.0f | %.1f | %s | %s |\n",
+			c.scenario, c.tool, note, secs(s.wall), secs(s.minWall), secs(s.maxWall), secs(s.cpu),
 			s.total, s.total/float64(c.bindings), s.requests.top(5), mib(s.rssKB))
 	}
 	return w.String()
@@ -278,7 +281,8 @@ func (b *bench) report(o options, in info, res *results) error {
 	fmt.Fprintf(&w, "- Each cell is the median of %d runs (the middle one of an even number: the higher), ours and the peer alternating. Requests: `apiserver_request_total` "+
 		"scraped before and after each command, by verb and resource, minus the idle cluster's rate (measured over %s "+
 		"before the first command) times the command's length. Peak RSS: the highest VmHWM of the provider plugin "+
-		"process, polled every 100 ms; kubectl's is not measured.\n", in.runs, in.idle)
+		"process, polled every 100 ms; kubectl's is not measured. CPU: user and system time of the command with the "+
+		"processes it waited for (terraform's includes its provider plugins'), median.\n", in.runs, in.idle)
 	w.WriteString("- Plans: `terraform plan -detailed-exitcode` (and with `-refresh-only`) of states already applied; the " +
 		"bindings of a plan of N are all ServiceAccounts of the first N/10 namespaces. Apply-create: each tool creates " +
 		"its bindings on bare ServiceAccounts no tool touched before. Role change: " +
@@ -286,7 +290,9 @@ func (b *bench) report(o options, in info, res *results) error {
 		"kubectl rollout restart && kubectl rollout status` per ServiceAccount, on sets of the same shape, one per " +
 		"namespace (`rc` in a state of its own, `ri` in the state of every plan binding, `kc` for kubectl: a " +
 		"ServiceAccount has one binding), the role flipping between two ARNs each run; the cluster settles (old pods " +
-		"gone) between commands and every recycled pod is checked to carry the new role.\n\n")
+		"gone) between commands and every recycled pod is checked to carry the new role.\n")
+	fmt.Fprintf(&w, "- %s: the same plans of `terraform_data` resources iterating the same map, with no provider "+
+		"plugin and no cluster: what Terraform itself spends on that many resource instances, a floor for any provider.\n\n", toolAlone)
 	w.WriteString("## Summary\n\n")
 	w.WriteString(summary(res))
 	w.WriteString("\nRatios are ours over the peer: below 1 means faster (or fewer).\n\n## Every measurement\n\n")

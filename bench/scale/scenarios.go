@@ -18,6 +18,7 @@ const (
 	toolOurs        = "irsa"
 	toolAnnotations = "kubernetes_annotations"
 	toolKubectlSeq  = "kubectl, sequential"
+	toolAlone       = "Terraform alone"
 )
 
 // cell is one scenario measured for one tool.
@@ -65,11 +66,11 @@ func (b *bench) withParallelism(args []string) []string {
 func (b *bench) dir(name string) string { return filepath.Join(b.work, name) }
 
 // setupPlans writes and applies, unmeasured, one state per plan size and
-// tool, over the app ServiceAccounts (already annotated with roleA, their
+// tool (Terraform alone included), over the app ServiceAccounts (already annotated with roleA, their
 // pods credentialed: the apply changes nothing in the cluster).
 func (b *bench) setupPlans(ctx context.Context, l layout) error {
 	for _, n := range l.planSizes {
-		for _, t := range []struct{ prefix, config string }{{"ours", oursConfig}, {"peer", peerConfig}} {
+		for _, t := range []struct{ prefix, config string }{{"ours", oursConfig}, {"peer", peerConfig}, {"alone", aloneConfig}} {
 			dir := b.dir(fmt.Sprintf("%s-plan-%d", t.prefix, n))
 			if err := writeConfig(dir, t.config, bindingsOf(l.apps(n), roleA)); err != nil {
 				return err
@@ -83,7 +84,7 @@ func (b *bench) setupPlans(ctx context.Context, l layout) error {
 }
 
 // plans measures `plan -refresh-only` and `plan` of each size, alternating
-// ours and the peer.
+// ours, the peer and Terraform alone (the floor).
 func (b *bench) plans(ctx context.Context, l layout, res *results) error {
 	for _, n := range l.planSizes {
 		for _, mode := range []struct {
@@ -95,12 +96,13 @@ func (b *bench) plans(ctx context.Context, l layout, res *results) error {
 		} {
 			ours := res.add(fmt.Sprintf("%s, %d bindings", mode.name, n), toolOurs, n)
 			peer := res.add(ours.scenario, toolAnnotations, n)
+			alone := res.add(ours.scenario, toolAlone, n)
 			res.compare(ours, peer)
 			for r := range b.runs {
 				for _, c := range []struct {
 					cell   *cell
 					prefix string
-				}{{ours, "ours"}, {peer, "peer"}} {
+				}{{ours, "ours"}, {peer, "peer"}, {alone, "alone"}} {
 					cmd := b.terraform(fmt.Sprintf("%s %s %d run %d", c.prefix, mode.name, n, r+1), b.dir(fmt.Sprintf("%s-plan-%d", c.prefix, n)), b.withParallelism(mode.args)...)
 					cmd.plan = true
 					s, err := b.measure(ctx, cmd)

@@ -62,8 +62,8 @@ func (tf *terraformCLI) keepProviderStderr() string {
 	tf.t.Helper()
 	dir := tf.t.TempDir()
 	log := filepath.Join(dir, "stderr.log")
-	real := filepath.Join(providerBuild.dir, "terraform-provider-irsa")
-	wrapper := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" 2>>%q\n", real, log)
+	binary := filepath.Join(providerBuild.dir, "terraform-provider-irsa")
+	wrapper := fmt.Sprintf("#!/bin/sh\nexec %q \"$@\" 2>>%q\n", binary, log)
 	if err := os.WriteFile(filepath.Join(dir, "terraform-provider-irsa"), []byte(wrapper), 0o755); err != nil { //nolint:gosec // an executable, for the CLI to start
 		tf.t.Fatal(err)
 	}

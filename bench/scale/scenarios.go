@@ -66,8 +66,9 @@ func (b *bench) withParallelism(args []string) []string {
 func (b *bench) dir(name string) string { return filepath.Join(b.work, name) }
 
 // setupPlans writes and applies, unmeasured, one state per plan size and
-// tool (Terraform alone included), over the app ServiceAccounts (already annotated with roleA, their
-// pods credentialed: the apply changes nothing in the cluster).
+// tool (Terraform alone included), over the app ServiceAccounts (already
+// annotated with roleA, their pods credentialed: the apply changes nothing in
+// the cluster).
 func (b *bench) setupPlans(ctx context.Context, l layout) error {
 	for _, n := range l.planSizes {
 		for _, t := range []struct{ prefix, config string }{{"ours", oursConfig}, {"peer", peerConfig}, {"alone", aloneConfig}} {

@@ -33,7 +33,7 @@ func TestHeard(t *testing.T) {
 }
 
 func TestQuietUnlessHeard(t *testing.T) {
-	unsetLogVariables := func() {
+	unsetLogVariables := func(t *testing.T) {
 		for _, kv := range os.Environ() {
 			if Heard([]string{kv}) {
 				name, _, _ := strings.Cut(kv, "=")
@@ -46,7 +46,7 @@ func TestQuietUnlessHeard(t *testing.T) {
 	}
 
 	t.Run("nobody listens", func(t *testing.T) {
-		unsetLogVariables()
+		unsetLogVariables(t)
 		if err := QuietUnlessHeard(); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestQuietUnlessHeard(t *testing.T) {
 		}
 	})
 	t.Run("TF_LOG set", func(t *testing.T) {
-		unsetLogVariables()
+		unsetLogVariables(t)
 		t.Setenv("TF_LOG", "TRACE")
 		if err := QuietUnlessHeard(); err != nil {
 			t.Fatal(err)

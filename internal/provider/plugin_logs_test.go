@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/pluginlog"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -23,7 +24,7 @@ func TestAccPluginLogs_writtenOnlyWhenTheCLIShowsThem(t *testing.T) {
 	stderr := tf.keepProviderStderr()
 	var quiet []string
 	for _, kv := range tf.env {
-		if !strings.HasPrefix(kv, "TF_LOG") && !strings.HasPrefix(kv, "TOFU_LOG") && !strings.HasPrefix(kv, "TF_ACC_LOG") {
+		if !pluginlog.Heard([]string{kv}) {
 			quiet = append(quiet, kv)
 		}
 	}

@@ -1,5 +1,6 @@
-# Every setting is optional: an empty block uses ~/.kube/config (or the
-# in-cluster configuration inside a pod) and the AWS default credential chain.
+# Every setting is optional. An empty block uses an exported KUBECONFIG (or
+# KUBE_* variables), else the in-cluster configuration inside a pod, and the
+# AWS default credential chain. It never falls back to ~/.kube/config on its own.
 provider "irsa" {}
 
 # An EKS cluster, with credentials from the AWS CLI.

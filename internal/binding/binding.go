@@ -339,8 +339,3 @@ func AnnotatedAt(sa *corev1.ServiceAccount, manager string) time.Time {
 	}
 	return time.Time{}
 }
-
-// IsCanceled reports an error caused by the operation's context ending.
-func IsCanceled(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}

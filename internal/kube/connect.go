@@ -201,11 +201,6 @@ func (c Conn) ServiceAccounts() ServiceAccounts {
 // Pods finds, inspects and recycles pods.
 func (c Conn) Pods() Pods { return Pods(c) }
 
-// NewClientset builds the clientset shared by every resource of a provider instance.
-func NewClientset(cfg *rest.Config) (kubernetes.Interface, error) {
-	return kubernetes.NewForConfig(cfg)
-}
-
 func expandHome(p string) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {
 		home, err := os.UserHomeDir()

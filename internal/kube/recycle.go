@@ -74,9 +74,9 @@ func (e *NotDoneError) Unwrap() error { return e.Err }
 
 // Plan lists the stale pods and decides what strategy would do with them,
 // changing nothing.
-func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, error) {
-	plan, owners, _, err := p.plan(ctx, o)
-	return plan, owners, err
+func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, error) {
+	plan, _, _, err := p.plan(ctx, o)
+	return plan, err
 }
 
 // plan is Plan that also returns the pods it planned from.

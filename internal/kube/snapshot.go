@@ -200,14 +200,6 @@ func (s *Snapshot) Forget(namespace, name string) {
 	s.podsDirty[key] = true
 }
 
-// ForgetPods drops what the snapshot knows of a ServiceAccount's pods, after
-// this process recycled them.
-func (s *Snapshot) ForgetPods(namespace, name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.podsDirty[types.NamespacedName{Namespace: namespace, Name: name}] = true
-}
-
 // Pods returns the live pods that run as ServiceAccount sa and match
 // selector, like Pods.ForServiceAccount, from the namespace's pod list.
 func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]corev1.Pod, error) {

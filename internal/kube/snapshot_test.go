@@ -189,7 +189,7 @@ func TestSnapshot_serviceAccountsCreatedOrChangedLaterAreLookedUp(t *testing.T) 
 	}
 }
 
-func TestSnapshot_recycledPodsAreListedFresh(t *testing.T) {
+func TestSnapshot_forgottenPodsAreListedFresh(t *testing.T) {
 	client := newCountingClient(podOf("ns", "a-1", "a", nil), podOf("ns", "b-1", "b", nil))
 	s := NewSnapshot(client, 0)
 	ctx := t.Context()
@@ -199,7 +199,7 @@ func TestSnapshot_recycledPodsAreListedFresh(t *testing.T) {
 	if err := client.CoreV1().Pods("ns").Delete(ctx, "a-1", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	s.ForgetPods("ns", "a")
+	s.Forget("ns", "a")
 	pods, err := s.Pods(ctx, "ns", "a", "")
 	if err != nil {
 		t.Fatal(err)

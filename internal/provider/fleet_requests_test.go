@@ -15,6 +15,7 @@ import (
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
+	"k8s.io/client-go/kubernetes"
 )
 
 // A fleet of bindings in a few namespaces, through real terraform processes
@@ -153,7 +154,7 @@ func TestAccBinder_outdatedSnapshotIsReadAgain(t *testing.T) {
 			return rt.RoundTrip(r)
 		})
 	})
-	client, err := kube.NewClientset(cfg)
+	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/redact"
+	"k8s.io/client-go/kubernetes"
 )
 
 // DefaultFieldManager is the server-side apply field manager the provider
@@ -135,7 +136,7 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 		if err == nil {
 			registerRESTSecrets(rest)
 			resp.Diagnostics.Append(kubeCleartextWarning(rest)...)
-			data.kube, err = kube.NewClientset(rest)
+			data.kube, err = kubernetes.NewForConfig(rest)
 			data.kubeHost = rest.Host
 		}
 		if err == nil {

@@ -120,7 +120,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	resp.Diagnostics.Append(diags...)
 	// Pods are judged against the planned annotations, not applied yet: on
 	// a role change, pods with the old one are what apply recycles.
-	recycle, _, err := conn.Pods().Plan(ctx, kube.RecycleOptions{
+	recycle, err := conn.Pods().Plan(ctx, kube.RecycleOptions{
 		Namespace: ns, ServiceAccount: name, Selector: settings.Selector,
 		Expectation: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
 		ListPods: func(ctx context.Context) ([]corev1.Pod, error) {

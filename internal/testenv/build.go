@@ -14,13 +14,11 @@ import (
 	"strings"
 )
 
-// Pinned component versions. The build modules under hack/testenv pin the
-// exact module graph; these are used for ldflags and for the cache key.
-const (
-	KubernetesVersion = "v1.37.2"
-	EtcdVersion       = "v3.7.3"
-	KwokVersion       = "v0.8.0"
-)
+// KubernetesVersion is the release the build modules under hack/testenv pin,
+// stamped into the binaries' version (ldflags) so kubectl's skew check
+// passes. etcd and kwok have no such constant: their go.mod under
+// hack/testenv is what pins them.
+const KubernetesVersion = "v1.37.2"
 
 // component is one binary set built from a pinned module under hack/testenv.
 type component struct {

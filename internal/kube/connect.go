@@ -1,6 +1,8 @@
 // Package kube is everything the provider says to the Kubernetes API: the
 // connection, the ServiceAccount annotations (server-side apply with our own
-// field manager), and later the pods that use them.
+// field manager), the namespace snapshots that plans share, and the recycling
+// engine for the pods that use a ServiceAccount, in stages (inspect, list,
+// owners, plan, gate, act, status, wait).
 package kube
 
 import (

@@ -1,7 +1,7 @@
 // Package provider implements the irsa Terraform provider: its configuration,
-// resources and data sources. It reads plans and state, calls the domain
-// packages (kube, iamarn) and writes state; cluster logic lives in those
-// packages, not here.
+// resources, data sources and functions. It reads plans and state, calls the
+// domain packages (binding, kube, trust, awsiam, iamarn) and writes state;
+// cluster and AWS logic lives in those packages, not here.
 package provider
 
 import (

@@ -36,16 +36,21 @@ func bounded(t *testing.T) context.Context {
 }
 
 // allCredentialed fails the test unless every live pod carries roleA,
-// except the names in except.
+// except the names in except; it fails when no pod is left to judge.
 func allCredentialed(t *testing.T, c *fakeCluster, except ...string) {
 	t.Helper()
+	judged := 0
 	for name, p := range c.livePods() {
 		if slices.Contains(except, name) {
 			continue
 		}
+		judged++
 		if v := Inspect(p, Expectation{RoleARN: roleA}); !v.Credentialed {
 			t.Errorf("pod %s: %s", name, v.Reason)
 		}
+	}
+	if judged == 0 {
+		t.Fatalf("no live pod to judge (except %v): every pod was lost", except)
 	}
 }
 

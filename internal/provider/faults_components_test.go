@@ -272,7 +272,7 @@ func TestFaultWebhook_downWithFailurePolicyIgnore(t *testing.T) {
 	}
 	all := c.waitPods("api", 3)
 	for name, p := range all {
-		if v := kube.Inspect(&p, kube.Expectation{RoleARN: testRoleA}); v.Credentialed {
+		if ok, _ := credentialedOracle(&p, oracleWant{Role: testRoleA}); ok {
 			t.Fatalf("pod %s got credentials with the webhook down", name)
 		}
 	}

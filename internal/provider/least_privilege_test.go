@@ -55,7 +55,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 	before := map[string]map[string]corev1.Pod{"api": c.waitPods("api", 2), "agent": c.waitPods("agent", 1), "db": c.waitPods("db", 1)}
 
 	applier := newRBACUser(t)
-	c.grant(applier, loadRBAC(t, rbacPlan, rbacWorkloads, rbacAnnotate, rbacRollout, rbacReadinessCheck,
+	c.grant(applier, loadRBAC(t, rbacPlan, rbacWorkloads, rbacAnnotate, rbacStrategyManifests[kube.StrategyRollout], rbacReadinessCheck,
 		rbacIssuerDiscovery, rbacWebhookDiagnosis))
 	planner := newRBACUser(t)
 	c.grant(planner, loadRBAC(t, rbacPlan, rbacWorkloads, rbacIssuerDiscovery))
@@ -170,12 +170,45 @@ func leastPrivilegeStrategy(t *testing.T, strategy string, files ...string) {
 	})
 }
 
-func TestAccLeastPrivilege_evict(t *testing.T) {
-	leastPrivilegeStrategy(t, "evict", rbacPlan, rbacWorkloads, rbacAnnotate, rbacEvict, rbacReadinessCheck, rbacIssuerDiscovery)
+// rbacStrategyManifests is the guide's manifest of each restart strategy;
+// none needs none. TestLeastPrivilege_everyStrategy keeps it complete.
+var rbacStrategyManifests = map[kube.Strategy]string{
+	kube.StrategyRollout: rbacRollout,
+	kube.StrategyEvict:   rbacEvict,
+	kube.StrategyDelete:  rbacDelete,
+	kube.StrategyNone:    "",
 }
 
-func TestAccLeastPrivilege_delete(t *testing.T) {
-	leastPrivilegeStrategy(t, "delete", rbacPlan, rbacWorkloads, rbacAnnotate, rbacDelete, rbacReadinessCheck, rbacIssuerDiscovery)
+// TestLeastPrivilege_everyStrategy fails when a strategy of the schema has
+// no manifest here, so a new strategy cannot go untested.
+func TestLeastPrivilege_everyStrategy(t *testing.T) {
+	t.Parallel()
+	for _, s := range kube.Strategies {
+		if _, ok := rbacStrategyManifests[s]; !ok {
+			t.Errorf("restart strategy %q has no least-privilege manifest in rbacStrategyManifests", s)
+		}
+	}
+	if len(rbacStrategyManifests) != len(kube.Strategies) {
+		t.Errorf("rbacStrategyManifests has %d strategies, the schema %d", len(rbacStrategyManifests), len(kube.Strategies))
+	}
+}
+
+// TestAccLeastPrivilege_strategies runs every recycling strategy of the
+// schema but rollout (TestAccLeastPrivilege_rollout also splits planner and
+// applier) and none (TestAccLeastPrivilege_none needs no workload access).
+func TestAccLeastPrivilege_strategies(t *testing.T) {
+	for _, s := range kube.Strategies {
+		if s == kube.StrategyRollout || s == kube.StrategyNone {
+			continue
+		}
+		t.Run(string(s), func(t *testing.T) {
+			manifest, ok := rbacStrategyManifests[s]
+			if !ok || manifest == "" {
+				t.Fatalf("restart strategy %q has no least-privilege manifest", s)
+			}
+			leastPrivilegeStrategy(t, string(s), rbacPlan, rbacWorkloads, rbacAnnotate, manifest, rbacReadinessCheck, rbacIssuerDiscovery)
+		})
+	}
 }
 
 // Strategy none needs no workload, pod or cluster-wide permission, and with

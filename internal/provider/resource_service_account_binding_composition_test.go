@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -137,8 +136,8 @@ func TestAccServiceAccountBinding_composition(t *testing.T) {
 					continue
 				}
 				live++
-				if v := kube.Inspect(&p, kube.Expectation{RoleARN: role}); !v.Credentialed {
-					t.Errorf("pod %s: %s", p.Name, v.Reason)
+				if ok, reason := credentialedOracle(&p, oracleWant{Role: role}); !ok {
+					t.Errorf("pod %s: %s", p.Name, reason)
 				}
 			}
 			if live != 2 {

@@ -272,7 +272,7 @@ func TestAccServiceAccountBinding_webhookRace(t *testing.T) {
 		for ev := range w.ResultChan() {
 			p, ok := ev.Object.(*corev1.Pod)
 			if ok && ev.Type == watch.Added && annotated.Load() {
-				if v := kube.Inspect(p, kube.Expectation{RoleARN: testRoleA}); !v.Credentialed {
+				if good, _ := credentialedOracle(p, oracleWant{Role: testRoleA}); !good {
 					uncredentialed.Add(1)
 				}
 			}
@@ -309,8 +309,8 @@ func TestAccServiceAccountBinding_importThenRoleChangeRecycles(t *testing.T) {
 	c.createDeployment("api", "api", 2)
 	before := c.waitPods("api", 2)
 	for _, p := range before {
-		if v := kube.Inspect(&p, kube.Expectation{RoleARN: testRoleA}); !v.Credentialed {
-			t.Fatalf("pod %s created after the annotation is not credentialed: %s", p.Name, v.Reason)
+		if ok, reason := credentialedOracle(&p, oracleWant{Role: testRoleA}); !ok {
+			t.Fatalf("pod %s created after the annotation is not credentialed: %s", p.Name, reason)
 		}
 	}
 	resource.ParallelTest(t, resource.TestCase{
@@ -388,8 +388,8 @@ func TestAccServiceAccountBinding_restartOnDestroy(t *testing.T) {
 				if _, old := bound[name]; old {
 					return fmt.Errorf("pod %s with the role was not recycled on destroy", name)
 				}
-				if v := kube.Inspect(&p, kube.Expectation{}); !v.Credentialed {
-					return fmt.Errorf("pod %s after destroy: %s", name, v.Reason)
+				if ok, reason := uncredentialedOracle(&p); !ok {
+					return fmt.Errorf("pod %s after destroy: %s", name, reason)
 				}
 			}
 			return nil
@@ -517,8 +517,8 @@ func TestAccServiceAccountBinding_audienceChangeRecycles(t *testing.T) {
 						if _, old := first[name]; old {
 							return fmt.Errorf("pod %s with the old audience was not recycled", name)
 						}
-						if v := kube.Inspect(&p, kube.Expectation{RoleARN: testRoleA, Audience: "custom.example.com"}); !v.Credentialed {
-							return fmt.Errorf("pod %s: %s", name, v.Reason)
+						if ok, reason := credentialedOracle(&p, oracleWant{Role: testRoleA, Audience: "custom.example.com"}); !ok {
+							return fmt.Errorf("pod %s: %s", name, reason)
 						}
 					}
 					return nil

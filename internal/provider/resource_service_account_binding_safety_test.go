@@ -129,7 +129,7 @@ func TestAccServiceAccountBinding_partlyStaleStatefulSet(t *testing.T) {
 						pods := c.pods("db")
 						fresh := 0
 						for _, p := range pods {
-							if v := kube.Inspect(&p, kube.Expectation{RoleARN: testRoleA}); !v.Credentialed && isReady(p) {
+							if ok, _ := credentialedOracle(&p, oracleWant{Role: testRoleA}); !ok && isReady(p) {
 								fresh++
 							}
 						}
@@ -387,8 +387,8 @@ func TestAccServiceAccountBinding_tokenExpirationChangeRecycles(t *testing.T) {
 						if _, old := first[name]; old {
 							return fmt.Errorf("pod %s with the old token lifetime was not recycled", name)
 						}
-						if v := kube.Inspect(&p, kube.Expectation{RoleARN: testRoleA, TokenExpiration: ptr.To[int64](3600)}); !v.Credentialed {
-							return fmt.Errorf("pod %s: %s", name, v.Reason)
+						if ok, reason := credentialedOracle(&p, oracleWant{Role: testRoleA, Expiration: ptr.To[int64](3600)}); !ok {
+							return fmt.Errorf("pod %s: %s", name, reason)
 						}
 					}
 					return nil

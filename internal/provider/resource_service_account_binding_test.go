@@ -370,6 +370,12 @@ resource "irsa_service_account_binding" "test" {
 }`,
 			PlanOnly:           true,
 			ExpectNonEmptyPlan: true,
+			// terraform_data alone makes the plan non-empty: the binding
+			// itself must be planned for creation.
+			ConfigPlanChecks: resource.ConfigPlanChecks{
+				PostApplyPreRefresh:  []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
+				PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
+			},
 		}},
 	})
 }

@@ -16,8 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
-
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // Workloads for the recycling tests, created before the binding so their
@@ -166,8 +164,8 @@ func (c *testCluster) checkReplaced(app string, before map[string]corev1.Pod, n 
 			if old[string(p.UID)] {
 				return fmt.Errorf("pod %s of app=%s was not replaced", p.Name, app)
 			}
-			if v := kube.Inspect(&p, kube.Expectation{RoleARN: role}); !v.Credentialed {
-				return fmt.Errorf("pod %s of app=%s: %s", p.Name, app, v.Reason)
+			if ok, reason := credentialedOracle(&p, oracleWant{Role: role}); !ok {
+				return fmt.Errorf("pod %s of app=%s: %s", p.Name, app, reason)
 			}
 			if !isReady(p) {
 				return fmt.Errorf("pod %s of app=%s is not Ready", p.Name, app)

@@ -11,6 +11,7 @@ import (
 	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/function"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
@@ -18,6 +19,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
@@ -47,11 +49,13 @@ type irsaProvider struct {
 }
 
 type providerModel struct {
-	Kubernetes   *kubernetesModel `tfsdk:"kubernetes"`
-	AWS          *awsModel        `tfsdk:"aws"`
-	OIDCIssuer   types.String     `tfsdk:"oidc_issuer"`
-	TrustCheck   types.String     `tfsdk:"trust_check"`
-	FieldManager types.String     `tfsdk:"field_manager"`
+	// The blocks stay framework objects so that a wholly unknown value
+	// (a module output, an object computed in the same apply) decodes.
+	Kubernetes   types.Object `tfsdk:"kubernetes"`
+	AWS          types.Object `tfsdk:"aws"`
+	OIDCIssuer   types.String `tfsdk:"oidc_issuer"`
+	TrustCheck   types.String `tfsdk:"trust_check"`
+	FieldManager types.String `tfsdk:"field_manager"`
 }
 
 func (p *irsaProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -116,20 +120,33 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	if !cfg.TrustCheck.IsNull() && !cfg.TrustCheck.IsUnknown() {
 		data.trustCheck = cfg.TrustCheck.ValueString()
 	}
-	data.awsUnknown = cfg.AWS.hasUnknown() || cfg.TrustCheck.IsUnknown() || cfg.OIDCIssuer.IsUnknown()
-	data.awsSettings = cfg.AWS.settings()
+	awsUnknown := valueHasUnknown(ctx, cfg.AWS)
+	kubeUnknown := valueHasUnknown(ctx, cfg.Kubernetes)
+	var awsCfg *awsModel
+	var kubeCfg *kubernetesModel
+	if !awsUnknown && !cfg.AWS.IsNull() {
+		resp.Diagnostics.Append(cfg.AWS.As(ctx, &awsCfg, basetypes.ObjectAsOptions{})...)
+	}
+	if !kubeUnknown && !cfg.Kubernetes.IsNull() {
+		resp.Diagnostics.Append(cfg.Kubernetes.As(ctx, &kubeCfg, basetypes.ObjectAsOptions{})...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	data.awsUnknown = awsUnknown || cfg.TrustCheck.IsUnknown() || cfg.OIDCIssuer.IsUnknown()
+	data.awsSettings = awsCfg.settings()
 	if !data.awsUnknown {
-		resp.Diagnostics.Append(awsCleartextWarnings(cfg.AWS)...)
+		resp.Diagnostics.Append(awsCleartextWarnings(awsCfg)...)
 	}
 
-	if cfg.Kubernetes.hasUnknown() || cfg.FieldManager.IsUnknown() {
+	if kubeUnknown || cfg.FieldManager.IsUnknown() {
 		// A cluster created in the same apply: nothing can be checked
 		// against it during plan. Apply configures the provider again with
 		// the values known.
 		tflog.Info(ctx, "kubernetes settings are unknown until apply; cluster checks are deferred")
 		data.kubeUnknown = true
 	} else {
-		conn := cfg.Kubernetes.connectionConfig()
+		conn := kubeCfg.connectionConfig()
 		conn.UserAgent = fmt.Sprintf("terraform-provider-irsa/%s (%s)", p.version, p.commit)
 		registerKubeSecrets(conn)
 		rest, err := conn.RESTConfig()
@@ -166,4 +183,21 @@ func (p *irsaProvider) DataSources(_ context.Context) []func() datasource.DataSo
 	return []func() datasource.DataSource{
 		NewTrustPolicyDataSource,
 	}
+}
+
+// valueHasUnknown reports whether v, or any value nested in it at any depth,
+// is unknown. It walks the Terraform value, so it covers every attribute of a
+// block without a list of them.
+func valueHasUnknown(ctx context.Context, v attr.Value) bool {
+	if v == nil || v.IsNull() {
+		return false
+	}
+	if v.IsUnknown() {
+		return true
+	}
+	tv, err := v.ToTerraformValue(ctx)
+	if err != nil {
+		return true
+	}
+	return !tv.IsFullyKnown()
 }

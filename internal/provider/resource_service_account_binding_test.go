@@ -380,6 +380,40 @@ resource "irsa_service_account_binding" "test" {
 	})
 }
 
+// A kubernetes block whose whole value is unknown at plan (an object output
+// of a resource created in the same apply, as a module's output would be)
+// plans like a partly unknown one: the cluster checks wait for apply.
+func TestAccServiceAccountBinding_whollyUnknownKubernetesBlockPlans(t *testing.T) {
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: `
+resource "terraform_data" "cluster" {
+  input = {
+    host  = "https://127.0.0.1:1"
+    token = "x"
+  }
+}
+provider "irsa" {
+  trust_check = "off"
+  kubernetes  = terraform_data.cluster.output
+}
+resource "irsa_service_account_binding" "test" {
+  namespace       = "payments"
+  service_account = "api"
+  role_arn        = "` + testRoleA + `"
+}`,
+			PlanOnly:           true,
+			ExpectNonEmptyPlan: true,
+			ConfigPlanChecks: resource.ConfigPlanChecks{
+				PostApplyPreRefresh:  []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
+				PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
+			},
+		}},
+	})
+}
+
 func clientConfigHost() (string, error) {
 	cfg, err := restConfigForTests()
 	if err != nil {

@@ -100,15 +100,3 @@ func (m *awsModel) settings() awsiam.Settings {
 	}
 	return s
 }
-
-func (m *awsModel) hasUnknown() bool {
-	if m == nil {
-		return false
-	}
-	for _, v := range []types.String{m.Region, m.Profile, m.IAMEndpoint, m.STSEndpoint} {
-		if v.IsUnknown() {
-			return true
-		}
-	}
-	return m.AssumeRole != nil && (m.AssumeRole.RoleARN.IsUnknown() || m.AssumeRole.SessionName.IsUnknown() || m.AssumeRole.ExternalID.IsUnknown())
-}

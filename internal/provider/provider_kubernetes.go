@@ -112,43 +112,6 @@ func kubernetesSchema() schema.SingleNestedAttribute {
 	}
 }
 
-// hasUnknown reports whether any setting is unknown (computed during apply).
-func (m *kubernetesModel) hasUnknown() bool {
-	if m == nil {
-		return false
-	}
-	for _, v := range []types.String{m.ConfigPath, m.ConfigContext, m.ConfigContextAuthInfo, m.ConfigContextCluster,
-		m.Host, m.ClusterCACertificate, m.ClientCertificate, m.ClientKey, m.Token, m.TLSServerName, m.ProxyURL} {
-		if v.IsUnknown() {
-			return true
-		}
-	}
-	if m.Insecure.IsUnknown() || m.QPS.IsUnknown() || m.Burst.IsUnknown() {
-		return true
-	}
-	for _, p := range m.ConfigPaths {
-		if p.IsUnknown() {
-			return true
-		}
-	}
-	if m.Exec != nil {
-		if m.Exec.APIVersion.IsUnknown() || m.Exec.Command.IsUnknown() {
-			return true
-		}
-		for _, a := range m.Exec.Args {
-			if a.IsUnknown() {
-				return true
-			}
-		}
-		for _, v := range m.Exec.Env {
-			if v.IsUnknown() {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // connectionConfig applies the environment defaults: an attribute wins over
 // its environment variable.
 func (m *kubernetesModel) connectionConfig() kube.ConnectionConfig {

@@ -65,17 +65,3 @@ func TestConnectionConfig_precedence(t *testing.T) {
 		})
 	}
 }
-
-func TestKubernetesModel_hasUnknown(t *testing.T) {
-	t.Parallel()
-	if (&kubernetesModel{Host: types.StringUnknown()}).hasUnknown() != true {
-		t.Error("unknown host not detected")
-	}
-	if (&kubernetesModel{Exec: &execModel{Args: []types.String{types.StringUnknown()}}}).hasUnknown() != true {
-		t.Error("unknown exec argument not detected")
-	}
-	var none *kubernetesModel
-	if none.hasUnknown() {
-		t.Error("a missing block has nothing unknown")
-	}
-}

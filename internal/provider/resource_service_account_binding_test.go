@@ -372,10 +372,7 @@ resource "irsa_service_account_binding" "test" {
 			ExpectNonEmptyPlan: true,
 			// terraform_data alone makes the plan non-empty: the binding
 			// itself must be planned for creation.
-			ConfigPlanChecks: resource.ConfigPlanChecks{
-				PostApplyPreRefresh:  []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
-				PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
-			},
+			ConfigPlanChecks: plannedForCreation("irsa_service_account_binding.test"),
 		}},
 	})
 }
@@ -406,12 +403,16 @@ resource "irsa_service_account_binding" "test" {
 }`,
 			PlanOnly:           true,
 			ExpectNonEmptyPlan: true,
-			ConfigPlanChecks: resource.ConfigPlanChecks{
-				PostApplyPreRefresh:  []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
-				PostApplyPostRefresh: []plancheck.PlanCheck{plancheck.ExpectResourceAction("irsa_service_account_binding.test", plancheck.ResourceActionCreate)},
-			},
+			ConfigPlanChecks:   plannedForCreation("irsa_service_account_binding.test"),
 		}},
 	})
+}
+
+// plannedForCreation checks a plan-only step's plans, before and after
+// refresh, for the creation of the resource at address.
+func plannedForCreation(address string) resource.ConfigPlanChecks {
+	create := []plancheck.PlanCheck{plancheck.ExpectResourceAction(address, plancheck.ResourceActionCreate)}
+	return resource.ConfigPlanChecks{PostApplyPreRefresh: create, PostApplyPostRefresh: create}
 }
 
 func clientConfigHost() (string, error) {

@@ -129,6 +129,7 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	cfg.Credentials = withDescribedFailures(cfg.Credentials)
 	c := &Client{cfg: cfg, settings: s, window: s.NotFoundWindow, partitions: map[string]*partitionClient{}}
 	if c.window == 0 {
 		c.window = DefaultNotFoundWindow
@@ -136,7 +137,7 @@ func New(ctx context.Context, s Settings) (*Client, error) {
 	if s.AssumeRole != nil && s.AssumeRole.RoleARN != "" {
 		// The role to assume is in the credentials' own partition.
 		stsClient := c.newSTS(RegionFor(c.HomePartition(), cfg.Region))
-		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsClient, s.AssumeRole.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+		cfg.Credentials = withDescribedFailures(stscreds.NewAssumeRoleProvider(stsClient, s.AssumeRole.RoleARN, func(o *stscreds.AssumeRoleOptions) {
 			if s.AssumeRole.SessionName != "" {
 				o.RoleSessionName = s.AssumeRole.SessionName
 			}

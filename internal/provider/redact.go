@@ -23,8 +23,8 @@ func guard(ctx context.Context, diags *diag.Diagnostics) (context.Context, func(
 	values := redact.Values()
 	ctx = tflog.MaskMessageStrings(ctx, values...)
 	ctx = tflog.MaskAllFieldValuesStrings(ctx, values...)
-	ctx = tflog.MaskMessageRegexes(ctx, redact.Patterns...)
-	ctx = tflog.MaskAllFieldValuesRegexes(ctx, redact.Patterns...)
+	ctx = tflog.MaskMessageRegexes(ctx, redact.LogPatterns()...)
+	ctx = tflog.MaskAllFieldValuesRegexes(ctx, redact.LogPatterns()...)
 	return ctx, func() { *diags = redactDiagnostics(*diags) }
 }
 

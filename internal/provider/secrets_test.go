@@ -152,9 +152,9 @@ echo "debug: AccessKeyId=%[1]s SecretAccessKey=%[2]s SessionToken=%[3]s" >&2
 		return out
 	}
 	applied := step(0, "apply", "-auto-approve", "-input=false", "-no-color")
-	// The leaky profile's failure is reported, with the keys masked.
-	if !strings.Contains(applied, "Trust Check Skipped") || !strings.Contains(applied, "[REDACTED]") {
-		t.Errorf("apply did not report the failing credential_process redacted:\n%s", applied)
+	// The leaky profile's failure is reported in words.
+	if !strings.Contains(applied, "Trust Check Skipped") || !strings.Contains(strings.Join(strings.Fields(applied), " "), "credential_process printed 1 line that is not JSON") {
+		t.Errorf("apply did not say what the failing credential_process did wrong:\n%s", applied)
 	}
 	step(0, "plan", "-detailed-exitcode", "-input=false", "-no-color", "-out=tfplan")
 	step(0, "show", "-no-color", "tfplan")
@@ -186,7 +186,7 @@ echo "debug: AccessKeyId=%[1]s SecretAccessKey=%[2]s SessionToken=%[3]s" >&2
 	logs := readFile(t, logFile)
 	// The log is Terraform's and the provider's, at TRACE: a check that
 	// finds nothing in an empty log proves nothing.
-	for _, want := range []string{"[TRACE]", "terraform-provider-irsa", "ConfigureProvider", "AccessKeyId: [REDACTED]"} {
+	for _, want := range []string{"[TRACE]", "terraform-provider-irsa", "ConfigureProvider", "withheld, as it may hold credentials"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the TF_LOG_PATH log (%d bytes) has no %q", len(logs), want)
 		}
@@ -241,5 +241,86 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Credential helpers that print a little more than asked, with secrets of
+// a shape no pattern knows: a credential_process printing its JSON and a
+// debug line, and an exec plugin whose expirationTimestamp is not a time
+// (client-go's decoder quotes the value). What they printed, on
+// stdout or stderr, never reaches the CLI's output or the TRACE log; the
+// diagnostics say in words what was wrong.
+func TestAccServiceAccountBinding_credentialHelperOutputNeverShown(t *testing.T) {
+	cliAcceptance(t)
+	c := newTestCluster(t)
+	c.createSA("api")
+	role := trustedRole(t, "system:serviceaccount:"+c.ns+":api")
+	rest, err := restConfigForTests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 17 characters of symbols: neither key-shaped nor registered.
+	odd := randomFrom(t, base64Chars[:62], 9) + "#!@$%^&*"
+	dir := t.TempDir()
+	credProcess := filepath.Join(dir, "credential-process")
+	writeFile(t, credProcess, fmt.Sprintf(`#!/bin/sh
+echo '{"Version":1,"AccessKeyId":"AKID%[1]s","SecretAccessKey":"%[1]s","SessionToken":"tok%[1]s"}'
+echo "debug: handed out %[1]s"
+echo "debug on stderr: %[1]s" >&2
+`, odd), 0o700)
+	awsConfig := filepath.Join(dir, "aws-config")
+	writeFile(t, awsConfig, "[profile chatty]\ncredential_process = "+credProcess+"\nregion = us-east-1\n", 0o600)
+	execPlugin := filepath.Join(dir, "exec-plugin")
+	writeFile(t, execPlugin, fmt.Sprintf(`#!/bin/sh
+echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%[1]s","expirationTimestamp":"%[1]s"}}'
+echo "debug on stderr: %[1]s" >&2
+`, odd), 0o700)
+
+	binding := fmt.Sprintf("resource \"irsa_service_account_binding\" \"api\" {\n  namespace       = %q\n  service_account = \"api\"\n  role_arn        = %q\n}\n", c.ns, role)
+	tf := newTerraformCLI(t, "provider \"irsa\" {\n  aws = { profile = \"chatty\" }\n}\n"+binding)
+	logFile := filepath.Join(dir, "terraform.log")
+	tf.env = append(tf.env, "TF_LOG=TRACE", "TF_LOG_PATH="+logFile, "AWS_CONFIG_FILE="+awsConfig,
+		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=", "AWS_SESSION_TOKEN=")
+
+	code, planned := tf.run("plan", "-input=false", "-no-color")
+	if code != 0 {
+		t.Fatalf("plan with the chatty credential_process exited %d:\n%s", code, planned)
+	}
+	for _, want := range []string{"Trust Check Skipped", "credential_process printed 2 lines: one JSON document followed by text that", "run the command yourself"} {
+		if !strings.Contains(strings.Join(strings.Fields(planned), " "), want) {
+			t.Errorf("the plan does not say %q:\n%s", want, planned)
+		}
+	}
+
+	ca := readFile(t, rest.CAFile)
+	tf.configure(fmt.Sprintf(`provider "irsa" {
+  kubernetes = {
+    host                   = %q
+    cluster_ca_certificate = %q
+    exec = {
+      api_version = "client.authentication.k8s.io/v1"
+      command     = %q
+    }
+  }
+}
+`, rest.Host, ca, execPlugin) + binding)
+	code, failed := tf.run("plan", "-input=false", "-no-color")
+	if code == 0 {
+		t.Fatalf("plan with the chatty exec plugin succeeded:\n%s", failed)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(failed), " "), "did not print one ExecCredential JSON document") {
+		t.Errorf("the failed plan does not say what the exec plugin did wrong:\n%s", failed)
+	}
+
+	logs := readFile(t, logFile)
+	if !strings.Contains(logs, "withheld, as it may hold credentials") {
+		t.Errorf("the TRACE log (%d bytes) does not show the helpers' stderr lines withheld", len(logs))
+	}
+	for where, text := range map[string]string{"plan output": planned, "failed plan output": failed, "TF_LOG_PATH log": logs} {
+		for i := 0; i+8 <= len(odd); i++ {
+			if j := strings.Index(text, odd[i:i+8]); j >= 0 {
+				t.Errorf("the %s holds %q of what a helper printed: ...%s...", where, odd[i:i+8], text[max(0, j-200):min(len(text), j+50)])
+			}
+		}
 	}
 }

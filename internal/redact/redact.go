@@ -1,13 +1,15 @@
 // Package redact removes secrets from what the provider shows people:
-// diagnostics, its log lines, and whatever credential helpers it runs
-// (credential_process, exec plugins) print on stderr.
+// diagnostics and its log lines; and it keeps what credential helpers
+// (credential_process, exec plugins) print out of both.
 //
-// Two kinds of secret are removed: values the provider knows are secret
+// Three kinds of secret are removed: values the provider knows are secret
 // (a configured token, client key, exec env value, the AWS credentials it
-// resolved), registered at configuration, and text shaped like a
-// credential wherever it comes from: AWS access key IDs, 40-character
-// secret keys, session tokens, JWTs and PEM private keys. A credential
-// helper that fails can echo keys it was never given by us.
+// resolved), registered at configuration; text shaped like a credential
+// wherever it comes from (AWS access key IDs, 40-character secret keys,
+// session tokens, JWTs and PEM private keys); and anything a credential
+// helper printed, whatever its shape: its stderr lines are withheld, and
+// where a library quotes its stdout in an error, the quote is replaced by
+// words.
 package redact
 
 import (
@@ -85,6 +87,32 @@ var Patterns = []*regexp.Regexp{
 	regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*`),
 }
 
+// helperOutput matches where a library quotes what a credential helper
+// printed on stdout: client-go's exec plugin ("decoding stdout: " and the
+// decoder's error, which quotes a value it could not parse), and the AWS
+// SDK's credential_process ("parse failed of process output: " and the
+// whole output; awsiam describes those errors itself, this is the net
+// under it). The rest of the line goes, whatever its shape.
+var helperOutput = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`decoding stdout: [^\n]*`), "decoding stdout: the exec plugin did not print one ExecCredential JSON document " +
+		"(what it printed is not shown, as it may hold credentials: run the command yourself to see it)"},
+	{regexp.MustCompile(`parse failed of process output: [^\n]*`), "parse failed of process output: not one JSON document " +
+		"(what it printed is not shown, as it may hold credentials: run the command yourself to see it)"},
+}
+
+// LogPatterns are what log masking removes: Patterns and the quoted
+// output of credential helpers.
+func LogPatterns() []*regexp.Regexp {
+	out := append([]*regexp.Regexp(nil), Patterns...)
+	for _, h := range helperOutput {
+		out = append(out, h.re)
+	}
+	return out
+}
+
 // base64Run is a run of base64 characters: an AWS secret access key is one
 // of 40, a session token one of hundreds.
 var base64Run = regexp.MustCompile(`[A-Za-z0-9/+]{40,}={0,2}`)
@@ -96,6 +124,9 @@ func String(s string) string {
 	known.RUnlock()
 	if r != nil {
 		s = r.Replace(s)
+	}
+	for _, h := range helperOutput {
+		s = h.re.ReplaceAllLiteralString(s, h.with)
 	}
 	for _, p := range Patterns {
 		s = p.ReplaceAllString(s, Mask)

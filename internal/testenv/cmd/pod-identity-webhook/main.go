@@ -34,6 +34,7 @@ func main() {
 
 func run() error {
 	def := podidentity.DefaultConfig()
+	defCC := podidentity.DefaultContainerCredentialsConfig()
 	var (
 		bind       = flag.String("bind-address", "127.0.0.1", "address to listen on (not an upstream flag: upstream listens on all interfaces)")
 		port       = flag.Int("port", 443, "port to listen on")
@@ -51,7 +52,15 @@ func run() error {
 		cacheDelay = flag.Duration("cache-delay", 0, "delay every ServiceAccount cache update (reproduces the informer race; also PUT /testenv/cache-delay)")
 		_          = flag.String("annotation-prefix", podidentity.AnnotationPrefix, "accepted for compatibility; only the default is supported")
 		_          = flag.Bool("watch-config-map", false, "accepted for compatibility; ignored")
+
+		identitiesFile = flag.String("watch-container-credentials-config", "", "the container credentials config file to watch: the ServiceAccounts that get EKS Pod Identity credentials")
+		cc             = podidentity.ContainerCredentialsConfig{}
 	)
+	flag.StringVar(&cc.Audience, "container-credentials-audience", defCC.Audience, "audience of the container credentials token")
+	flag.StringVar(&cc.MountPath, "container-credentials-token-mount-path", defCC.MountPath, "where the container credentials token volume is mounted")
+	flag.StringVar(&cc.VolumeName, "container-credentials-token-volume-name", defCC.VolumeName, "name of the container credentials token volume")
+	flag.StringVar(&cc.TokenPath, "container-credentials-token-path", defCC.TokenPath, "file name of the container credentials token in its volume")
+	flag.StringVar(&cc.FullURI, "container-credentials-full-uri", defCC.FullURI, "value of AWS_CONTAINER_CREDENTIALS_FULL_URI in mutated containers")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -90,7 +99,17 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("load TLS key pair: %w", err)
 	}
-	h := &podidentity.Handler{Cache: saCache, Cfg: cfg, Grace: *grace, Log: log}
+	var identities *podidentity.Identities
+	if *identitiesFile != "" {
+		identities = &podidentity.Identities{}
+		if err := podidentity.WatchFile(ctx, *identitiesFile, identities.Load, log); err != nil {
+			return fmt.Errorf("watch the container credentials config: %w", err)
+		}
+	}
+	h := &podidentity.Handler{
+		Cache: saCache, Cfg: cfg, Grace: *grace, Log: log,
+		Identities: identities, ContainerCredentials: cc,
+	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort(*bind, strconv.Itoa(*port)),
 		Handler:           h.Routes(),

@@ -260,9 +260,13 @@ func TestMutateContainerCredentials(t *testing.T) {
 		},
 		{
 			name: "the skip label excludes the pod",
-			pod:  pod(func(p *corev1.Pod) { p.Labels = map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"} }),
-			cc:   DefaultContainerCredentialsConfig(),
-			want: pod(func(p *corev1.Pod) { p.Labels = map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"} }),
+			pod: pod(func(p *corev1.Pod) {
+				p.Labels = map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"}
+			}),
+			cc: DefaultContainerCredentialsConfig(),
+			want: pod(func(p *corev1.Pod) {
+				p.Labels = map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"}
+			}),
 		},
 	}
 	for _, tt := range tests {
@@ -329,4 +333,3 @@ func TestDefaultContainerCredentialsConfig_IsUpstreams(t *testing.T) {
 		t.Errorf("DefaultContainerCredentialsConfig() = %+v, want %+v", got, want)
 	}
 }
-

@@ -34,7 +34,6 @@ func main() {
 
 func run() error {
 	def := podidentity.DefaultConfig()
-	defCC := podidentity.DefaultContainerCredentialsConfig()
 	var (
 		bind       = flag.String("bind-address", "127.0.0.1", "address to listen on (not an upstream flag: upstream listens on all interfaces)")
 		port       = flag.Int("port", 443, "port to listen on")
@@ -52,15 +51,8 @@ func run() error {
 		cacheDelay = flag.Duration("cache-delay", 0, "delay every ServiceAccount cache update (reproduces the informer race; also PUT /testenv/cache-delay)")
 		_          = flag.String("annotation-prefix", podidentity.AnnotationPrefix, "accepted for compatibility; only the default is supported")
 		_          = flag.Bool("watch-config-map", false, "accepted for compatibility; ignored")
-
-		identitiesFile = flag.String("watch-container-credentials-config", "", "the container credentials config file to watch: the ServiceAccounts that get EKS Pod Identity credentials")
-		cc             = podidentity.ContainerCredentialsConfig{}
 	)
-	flag.StringVar(&cc.Audience, "container-credentials-audience", defCC.Audience, "audience of the container credentials token")
-	flag.StringVar(&cc.MountPath, "container-credentials-token-mount-path", defCC.MountPath, "where the container credentials token volume is mounted")
-	flag.StringVar(&cc.VolumeName, "container-credentials-token-volume-name", defCC.VolumeName, "name of the container credentials token volume")
-	flag.StringVar(&cc.TokenPath, "container-credentials-token-path", defCC.TokenPath, "file name of the container credentials token in its volume")
-	flag.StringVar(&cc.FullURI, "container-credentials-full-uri", defCC.FullURI, "value of AWS_CONTAINER_CREDENTIALS_FULL_URI in mutated containers")
+	identitiesFile, cc := containerCredentialsFlags(flag.CommandLine)
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -108,7 +100,7 @@ func run() error {
 	}
 	h := &podidentity.Handler{
 		Cache: saCache, Cfg: cfg, Grace: *grace, Log: log,
-		Identities: identities, ContainerCredentials: cc,
+		Identities: identities, ContainerCredentials: *cc,
 	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort(*bind, strconv.Itoa(*port)),
@@ -127,4 +119,19 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// containerCredentialsFlags defines upstream's flags of the container
+// credentials mode on fs: the identities file to watch and what is injected
+// for the ServiceAccounts it lists.
+func containerCredentialsFlags(fs *flag.FlagSet) (identitiesFile *string, cc *podidentity.ContainerCredentialsConfig) {
+	def := podidentity.DefaultContainerCredentialsConfig()
+	cc = &podidentity.ContainerCredentialsConfig{}
+	identitiesFile = fs.String("watch-container-credentials-config", "", "the container credentials config file to watch: the ServiceAccounts that get EKS Pod Identity credentials")
+	fs.StringVar(&cc.Audience, "container-credentials-audience", def.Audience, "audience of the container credentials token")
+	fs.StringVar(&cc.MountPath, "container-credentials-token-mount-path", def.MountPath, "where the container credentials token volume is mounted")
+	fs.StringVar(&cc.VolumeName, "container-credentials-token-volume-name", def.VolumeName, "name of the container credentials token volume")
+	fs.StringVar(&cc.TokenPath, "container-credentials-token-path", def.TokenPath, "file name of the container credentials token in its volume")
+	fs.StringVar(&cc.FullURI, "container-credentials-full-uri", def.FullURI, "value of AWS_CONTAINER_CREDENTIALS_FULL_URI in mutated containers")
+	return identitiesFile, cc
 }

@@ -19,8 +19,8 @@ import (
 // the webhook's identities file, as the EKS API would after an association,
 // and creates pods through the real API server: the listed one gets container
 // credentials although it carries the role annotation, an unlisted one with
-// the same annotation still gets web identity. Expectations from IRSA.md
-// ("Webhook, container-credentials mode").
+// the same annotation still gets web identity. Expectations from the webhook's
+// documented container-credentials mode and upstream's fixtures.
 //
 // Not parallel: it rewrites the whole identities file.
 func TestContainerCredentialsForListedServiceAccount(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 
 // The expectations below are written from upstream's fixtures
 // (pkg/handler/testdata/containercredentials/*.pod.yaml, named per case) and
-// from the webhook's documented behaviour, never from this package's code: the literals are the values
-// upstream documents, not the constants under test.
+// the webhook's documented behaviour, never from this package's code: the
+// literals are the values upstream documents, not the constants under test.
 const (
 	ccURI       = "http://169.254.170.23/v1/credentials"
 	ccMountPath = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"

@@ -65,6 +65,10 @@ type Env struct {
 	Owned      bool       `json:"owned"`
 	Started    time.Time  `json:"started"`
 	Processes  []*Process `json:"processes"`
+
+	// ContainerCredentialsConfig is the webhook's identities file
+	// (--watch-container-credentials-config), written by the EKS emulator.
+	ContainerCredentialsConfig string `json:"container_credentials_config"`
 }
 
 const stateFile = "state.json"

@@ -206,6 +206,10 @@ func (e *Env) startWebhook(ctx context.Context, bins Binaries, certs *pki, port,
 		"--tls-key=" + certs.ServingKey,
 		"--service-account-lookup-grace-period=" + envOr("IRSA_TESTENV_WEBHOOK_GRACE", "0s"),
 	}
+	if err := e.prepareContainerCredentials(); err != nil {
+		return err
+	}
+	args = append(args, e.containerCredentialsArgs()...)
 	if !bins.UpstreamWebhook {
 		args = append(args, "--bind-address=127.0.0.1", "--cache-delay="+envOr("IRSA_TESTENV_WEBHOOK_CACHE_DELAY", "0s"))
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -18,6 +19,11 @@ import (
 type Handler struct {
 	Cache *ServiceAccountCache
 	Cfg   Config
+	// Identities are the ServiceAccounts of the container-credentials file
+	// (--watch-container-credentials-config); nil when it is not watched.
+	Identities *Identities
+	// ContainerCredentials are the --container-credentials-* flags.
+	ContainerCredentials ContainerCredentialsConfig
 	// Grace is --service-account-lookup-grace-period.
 	Grace time.Duration
 	Log   *slog.Logger
@@ -86,25 +92,39 @@ func (h *Handler) review(r *http.Request, req *admissionv1.AdmissionRequest) *ad
 	if saName == "" {
 		saName = "default"
 	}
-	entry, found := h.Cache.Get(r.Context(), pod.Namespace, saName, h.Grace)
 	name := pod.Name
 	if name == "" {
 		name = pod.GenerateName
 	}
-	if !found || entry.RoleARN == "" {
-		h.Log.Info("pod not mutated", "pod", name, "namespace", pod.Namespace, "serviceAccount", saName, "inCache", found)
-		return allow
-	}
+	log := h.Log.With("pod", name, "namespace", pod.Namespace, "serviceAccount", saName)
 	before := pod.DeepCopy()
-	if !Mutate(&pod, entry, h.Cfg) {
-		h.Log.Info("pod not mutated: already has what it needs", "pod", name, "namespace", pod.Namespace)
-		return allow
+	var mode string
+	if h.Identities != nil && h.Identities.Has(pod.Namespace, saName) {
+		// As upstream: the file wins over the annotations, and the cache is
+		// read without waiting for a ServiceAccount it does not have yet.
+		entry, found := h.Cache.Get(r.Context(), pod.Namespace, saName, 0)
+		mode = "container credentials"
+		if !MutateContainerCredentials(&pod, entry, found, h.ContainerCredentials, h.Cfg) {
+			log.Info("pod not mutated: skipped")
+			return allow
+		}
+	} else {
+		entry, found := h.Cache.Get(r.Context(), pod.Namespace, saName, h.Grace)
+		if !found || entry.RoleARN == "" {
+			log.Info("pod not mutated", "inCache", found)
+			return allow
+		}
+		mode = "web identity " + entry.RoleARN
+		if !Mutate(&pod, entry, h.Cfg) {
+			log.Info("pod not mutated: already has what it needs")
+			return allow
+		}
 	}
 	patch, err := specPatch(before, &pod)
 	if err != nil {
 		return &admissionv1.AdmissionResponse{Result: &metav1.Status{Message: err.Error()}}
 	}
-	h.Log.Info("pod mutated", "pod", name, "namespace", pod.Namespace, "serviceAccount", saName, "role", entry.RoleARN)
+	log.Info("pod mutated", "mode", mode)
 	pt := admissionv1.PatchTypeJSONPatch
 	return &admissionv1.AdmissionResponse{Allowed: true, Patch: patch, PatchType: &pt}
 }
@@ -116,12 +136,26 @@ type patchOp struct {
 }
 
 // specPatch replaces the lists the mutation may touch. Like upstream it
-// writes whole lists rather than per-element operations.
+// writes whole lists rather than per-element operations, and adds the
+// pod-identity label to the labels the pod has, or as the first one.
 func specPatch(before, after *corev1.Pod) ([]byte, error) {
-	ops := []patchOp{{Op: "add", Path: "/spec/volumes", Value: after.Spec.Volumes}}
+	var ops []patchOp
+	if v, ok := after.Labels[PodIdentityLabel]; ok && before.Labels[PodIdentityLabel] != v {
+		if before.Labels == nil {
+			ops = append(ops, patchOp{Op: "add", Path: "/metadata/labels", Value: map[string]string{PodIdentityLabel: v}})
+		} else {
+			ops = append(ops, patchOp{Op: "add", Path: "/metadata/labels/" + jsonPointerEscape(PodIdentityLabel), Value: v})
+		}
+	}
+	ops = append(ops, patchOp{Op: "add", Path: "/spec/volumes", Value: after.Spec.Volumes})
 	ops = append(ops, patchOp{Op: "add", Path: "/spec/containers", Value: after.Spec.Containers})
 	if len(before.Spec.InitContainers) > 0 {
 		ops = append(ops, patchOp{Op: "add", Path: "/spec/initContainers", Value: after.Spec.InitContainers})
 	}
 	return json.Marshal(ops)
+}
+
+// jsonPointerEscape escapes a key for a JSON pointer (RFC 6901).
+func jsonPointerEscape(key string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
 }

@@ -1,7 +1,9 @@
 // Package podidentity is the local environment's stand-in for the EKS pod
 // identity webhook (github.com/aws/amazon-eks-pod-identity-webhook), which the
-// Go module proxy does not serve. It applies the same mutation to pods at
-// creation: the web identity env, the projected token volume and its mount.
+// Go module proxy does not serve. It applies the same mutations to pods at
+// creation: the web identity (IRSA) env or, for the ServiceAccounts its
+// container-credentials file lists, the EKS Pod Identity env; with either, the
+// projected token volume and its mount.
 //
 // The behaviour mirrors upstream closely on purpose: the provider's tests use
 // it as evidence of what pods on EKS look like, so every difference would be a
@@ -11,6 +13,7 @@ package podidentity
 import (
 	"encoding/csv"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -111,32 +114,64 @@ func EntryFor(sa *corev1.ServiceAccount, cfg Config) Entry {
 	return e
 }
 
-// Mutate applies the pod identity mutation to pod in place and reports whether
-// anything changed. A zero Entry (the ServiceAccount has no role or was not
-// found) leaves the pod as it is: that is the "webhook did not mutate" case
-// the provider has to detect.
+// Mutate applies the web identity (IRSA) mutation to pod in place and reports
+// whether anything changed. A zero Entry (the ServiceAccount has no role or
+// was not found) leaves the pod as it is: that is the "webhook did not
+// mutate" case the provider has to detect.
 func Mutate(pod *corev1.Pod, e Entry, cfg Config) bool {
-	if pod == nil || e.RoleARN == "" {
-		return false
-	}
-	if _, skip := pod.Labels[SkipPodLabel]; skip {
-		// Upstream excludes these pods with the webhook's objectSelector; the
-		// check here keeps the handler correct when it is called without it.
+	if pod == nil || e.RoleARN == "" || skippedPod(pod) {
 		return false
 	}
 	mountPath := cfg.MountPath
 	if mountPath == "" {
 		mountPath = DefaultTokenMountPath
 	}
-	p := patchConfig{
-		roleARN:        e.RoleARN,
-		tokenFile:      tokenFilePath(pod, mountPath),
-		mountPath:      mountPath,
+	tokenFile := tokenFilePath(pod, mountPath, TokenFileName)
+	return patchConfig{
+		identityEnv: []corev1.EnvVar{
+			{Name: EnvRoleARN, Value: e.RoleARN},
+			{Name: EnvWebIdentityTokenFile, Value: tokenFile},
+		},
+		volume: projectedToken{
+			name:       TokenVolumeName,
+			mountPath:  mountPath,
+			tokenPath:  TokenFileName,
+			audience:   e.Audience,
+			expiration: podTokenExpiration(pod, e.TokenExpiration),
+		},
 		region:         cfg.Region,
 		regionalSTS:    e.RegionalSTS,
 		skipContainers: skipContainers(pod),
-	}
+	}.apply(pod)
+}
 
+// skippedPod reports the skip label. Upstream excludes these pods with the
+// webhook's objectSelector; the check here keeps the mutation correct when
+// it is called without it.
+func skippedPod(pod *corev1.Pod) bool {
+	_, skip := pod.Labels[SkipPodLabel]
+	return skip
+}
+
+// patchConfig is what one mode (web identity or container credentials)
+// injects; the rules for applying it are the same for both, as upstream's
+// single addEnvToContainer shows.
+type patchConfig struct {
+	// identityEnv are the mode's credential variables. A container that
+	// presets any one of them gets none: whatever it presets wins.
+	identityEnv    []corev1.EnvVar
+	volume         projectedToken
+	region         string
+	regionalSTS    bool
+	skipContainers map[string]bool
+}
+
+type projectedToken struct {
+	name, mountPath, tokenPath, audience string
+	expiration                           int64
+}
+
+func (p patchConfig) apply(pod *corev1.Pod) bool {
 	changed := false
 	for i := range pod.Spec.InitContainers {
 		changed = p.mutateContainer(&pod.Spec.InitContainers[i]) || changed
@@ -144,37 +179,32 @@ func Mutate(pod *corev1.Pod, e Entry, cfg Config) bool {
 	for i := range pod.Spec.Containers {
 		changed = p.mutateContainer(&pod.Spec.Containers[i]) || changed
 	}
-	return addTokenVolume(pod, e.Audience, podTokenExpiration(pod, e.TokenExpiration)) || changed
+	return addTokenVolume(pod, p.volume) || changed
 }
 
-type patchConfig struct {
-	roleARN        string
-	tokenFile      string
-	mountPath      string
-	region         string
-	regionalSTS    bool
-	skipContainers map[string]bool
-}
-
-// mutateContainer injects env and the token mount into one container. As
-// upstream, a container that already sets AWS_ROLE_ARN or
-// AWS_WEB_IDENTITY_TOKEN_FILE gets neither of the two: whatever it presets
-// wins. It still gets the mount and the region/STS variables it lacks.
+// mutateContainer injects env and the token mount into one container. A
+// container that presets the mode's credential variables keeps its values and
+// still gets the mount and the region/STS variables it lacks, except when it
+// presets all three kinds (credentials, a region, AWS_STS_REGIONAL_ENDPOINTS):
+// upstream then leaves it wholly alone, without the token mount.
 func (p patchConfig) mutateContainer(c *corev1.Container) bool {
 	if p.skipContainers[c.Name] {
 		return false
 	}
 	var presetIdentity, presetRegion, presetSTS bool
 	for _, e := range c.Env {
-		switch e.Name {
-		case EnvRoleARN, EnvWebIdentityTokenFile:
+		switch {
+		case slices.ContainsFunc(p.identityEnv, func(v corev1.EnvVar) bool { return v.Name == e.Name }):
 			presetIdentity = true
-		case EnvRegion, EnvDefaultRegion:
+		case e.Name == EnvRegion || e.Name == EnvDefaultRegion:
 			// One region variable set by the user means neither is added.
 			presetRegion = true
-		case EnvSTSRegionalEndpoints:
+		case e.Name == EnvSTSRegionalEndpoints:
 			presetSTS = true
 		}
+	}
+	if presetIdentity && presetRegion && presetSTS {
+		return false
 	}
 
 	changed := false
@@ -190,41 +220,39 @@ func (p patchConfig) mutateContainer(c *corev1.Container) bool {
 		changed = true
 	}
 	if !presetIdentity {
-		c.Env = append(c.Env,
-			corev1.EnvVar{Name: EnvRoleARN, Value: p.roleARN},
-			corev1.EnvVar{Name: EnvWebIdentityTokenFile, Value: p.tokenFile},
-		)
+		c.Env = append(c.Env, p.identityEnv...)
 		changed = true
 	}
 	for _, m := range c.VolumeMounts {
-		if m.Name == TokenVolumeName {
+		if m.Name == p.volume.name {
 			return changed
 		}
 	}
 	c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
-		Name:      TokenVolumeName,
+		Name:      p.volume.name,
 		ReadOnly:  true,
-		MountPath: p.mountPath,
+		MountPath: p.volume.mountPath,
 	})
 	return true
 }
 
 // addTokenVolume adds the projected token volume unless the pod already has a
 // volume of that name.
-func addTokenVolume(pod *corev1.Pod, audience string, expiration int64) bool {
+func addTokenVolume(pod *corev1.Pod, tv projectedToken) bool {
 	for _, v := range pod.Spec.Volumes {
-		if v.Name == TokenVolumeName {
+		if v.Name == tv.name {
 			return false
 		}
 	}
+	expiration := tv.expiration
 	vol := corev1.Volume{
-		Name: TokenVolumeName,
+		Name: tv.name,
 		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
 			Sources: []corev1.VolumeProjection{{
 				ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
-					Audience:          audience,
+					Audience:          tv.audience,
 					ExpirationSeconds: &expiration,
-					Path:              TokenFileName,
+					Path:              tv.tokenPath,
 				},
 			}},
 		}},
@@ -236,8 +264,8 @@ func addTokenVolume(pod *corev1.Pod, audience string, expiration int64) bool {
 
 // tokenFilePath is the token's path inside the containers; Windows pods get
 // the same path on drive C: with backslashes.
-func tokenFilePath(pod *corev1.Pod, mountPath string) string {
-	p := path.Join(mountPath, TokenFileName)
+func tokenFilePath(pod *corev1.Pod, mountPath, tokenPath string) string {
+	p := path.Join(mountPath, tokenPath)
 	if pod.Spec.NodeSelector["kubernetes.io/os"] == "windows" || pod.Spec.NodeSelector["beta.kubernetes.io/os"] == "windows" {
 		return "C:" + strings.ReplaceAll(p, "/", `\`)
 	}

@@ -52,6 +52,7 @@ func run() error {
 		_          = flag.String("annotation-prefix", podidentity.AnnotationPrefix, "accepted for compatibility; only the default is supported")
 		_          = flag.Bool("watch-config-map", false, "accepted for compatibility; ignored")
 	)
+	identitiesFile, cc := containerCredentialsFlags(flag.CommandLine)
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -90,7 +91,17 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("load TLS key pair: %w", err)
 	}
-	h := &podidentity.Handler{Cache: saCache, Cfg: cfg, Grace: *grace, Log: log}
+	var identities *podidentity.Identities
+	if *identitiesFile != "" {
+		identities = &podidentity.Identities{}
+		if err := podidentity.WatchFile(ctx, *identitiesFile, identities.Load, log); err != nil {
+			return fmt.Errorf("watch the container credentials config: %w", err)
+		}
+	}
+	h := &podidentity.Handler{
+		Cache: saCache, Cfg: cfg, Grace: *grace, Log: log,
+		Identities: identities, ContainerCredentials: *cc,
+	}
 	srv := &http.Server{
 		Addr:              net.JoinHostPort(*bind, strconv.Itoa(*port)),
 		Handler:           h.Routes(),
@@ -108,4 +119,19 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// containerCredentialsFlags defines upstream's flags of the container
+// credentials mode on fs: the identities file to watch and what is injected
+// for the ServiceAccounts it lists.
+func containerCredentialsFlags(fs *flag.FlagSet) (identitiesFile *string, cc *podidentity.ContainerCredentialsConfig) {
+	def := podidentity.DefaultContainerCredentialsConfig()
+	cc = &podidentity.ContainerCredentialsConfig{}
+	identitiesFile = fs.String("watch-container-credentials-config", "", "the container credentials config file to watch: the ServiceAccounts that get EKS Pod Identity credentials")
+	fs.StringVar(&cc.Audience, "container-credentials-audience", def.Audience, "audience of the container credentials token")
+	fs.StringVar(&cc.MountPath, "container-credentials-token-mount-path", def.MountPath, "where the container credentials token volume is mounted")
+	fs.StringVar(&cc.VolumeName, "container-credentials-token-volume-name", def.VolumeName, "name of the container credentials token volume")
+	fs.StringVar(&cc.TokenPath, "container-credentials-token-path", def.TokenPath, "file name of the container credentials token in its volume")
+	fs.StringVar(&cc.FullURI, "container-credentials-full-uri", def.FullURI, "value of AWS_CONTAINER_CREDENTIALS_FULL_URI in mutated containers")
+	return identitiesFile, cc
 }

@@ -1,0 +1,60 @@
+package testenv
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/podidentity"
+)
+
+// PodIdentityAssociation is one (namespace, ServiceAccount) the webhook gives
+// container credentials (EKS Pod Identity) instead of web identity.
+type PodIdentityAssociation = podidentity.Identity
+
+// containerCredentialsFile is where the webhook's identities file lives in
+// the state directory: a directory of its own, since the webhook watches the
+// directory and need not hear of every other file the environment writes.
+const containerCredentialsFile = "pod-identity/identities.json"
+
+// prepareContainerCredentials creates the identities file, empty, before the
+// webhook starts watching it.
+func (e *Env) prepareContainerCredentials() error {
+	e.ContainerCredentialsConfig = filepath.Join(e.StateDir, containerCredentialsFile)
+	if err := os.MkdirAll(filepath.Dir(e.ContainerCredentialsConfig), 0o755); err != nil {
+		return err
+	}
+	return podidentity.WriteIdentitiesFile(e.ContainerCredentialsConfig, nil)
+}
+
+// containerCredentialsArgs are the webhook flags of the container-credentials
+// mode, the same for the port and the upstream binary.
+func (e *Env) containerCredentialsArgs() []string {
+	return []string{
+		"--watch-container-credentials-config=" + e.ContainerCredentialsConfig,
+		"--container-credentials-audience=" + podidentity.DefaultContainerCredentialsAudience,
+		"--container-credentials-full-uri=" + podidentity.DefaultContainerCredentialsFullURI,
+	}
+}
+
+// SetPodIdentityAssociations replaces the webhook's identities file with
+// associations, as the EKS API emulator does once an association has
+// propagated. The webhook notices the change within moments, not at once:
+// wait for it (WaitWebhookMutates with a dry-run pod) before relying on it.
+// It replaces the whole file, so tests that use it must not run in parallel
+// with other tests that rely on the file.
+func (e *Env) SetPodIdentityAssociations(associations ...PodIdentityAssociation) error {
+	if e.ContainerCredentialsConfig == "" {
+		return errors.New("this environment was started without the container credentials config: restart it (make testenv-down testenv-up)")
+	}
+	return podidentity.WriteIdentitiesFile(e.ContainerCredentialsConfig, associations)
+}
+
+// SetPodIdentityAssociations acts on the exported environment (see Main).
+func SetPodIdentityAssociations(associations ...PodIdentityAssociation) error {
+	e, err := exported()
+	if err != nil {
+		return err
+	}
+	return e.SetPodIdentityAssociations(associations...)
+}

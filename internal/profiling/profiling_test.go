@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +43,7 @@ func allocate() {
 // a profile, and what it holds.
 func pprofTop(t *testing.T, args ...string) string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(goTool, append([]string{"tool", "pprof", "-top"}, args...)...).CombinedOutput()
+	out, err := exec.Command("go", append([]string{"tool", "pprof", "-top"}, args...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go tool pprof -top %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -106,8 +104,7 @@ func TestMain_profilesUnderTheVariable(t *testing.T) {
 		t.Skip("builds the provider")
 	}
 	bin := filepath.Join(t.TempDir(), "terraform-provider-irsa")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(goTool, "build", "-o", bin, "../..").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", bin, "../..").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	for _, tc := range []struct {

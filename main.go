@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"log"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/pluginlog"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/profiling"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/provider"
 )
 
@@ -32,12 +34,18 @@ func main() {
 		}
 	}
 
-	err := providerserver.Serve(context.Background(), provider.New(version, commit), providerserver.ServeOpts{
+	stopProfiling, err := profiling.Start()
+	if err != nil {
+		log.Fatal(err.Error())
+	}
+	// Serve returns when Terraform closes the plugin; the profiles are
+	// written then.
+	err = providerserver.Serve(context.Background(), provider.New(version, commit), providerserver.ServeOpts{
 		Address:         "registry.terraform.io/irsa-dev/irsa",
 		Debug:           debug,
 		ProtocolVersion: 6,
 	})
-	if err != nil {
+	if err := errors.Join(err, stopProfiling()); err != nil {
 		log.Fatal(err.Error())
 	}
 }

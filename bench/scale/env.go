@@ -18,6 +18,7 @@ type bench struct {
 	env           *testenv.Env
 	client        kubernetes.Interface
 	terraformPath string
+	timeVersion   string // of the no-op provider
 	kubectl       string
 	seq           int // commands run, numbering their logs
 	loadStart     string
@@ -42,6 +43,10 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	timeProvider, err := ensureTimeProvider(ctx, root, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
 	kubectl, err := testenv.PinnedKubectl(ctx, os.Stderr)
 	if err != nil {
 		return nil, err
@@ -53,7 +58,7 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{env: env, terraformPath: o.terraform, runs: o.runs, loadStart: loadavg(), commit: built, parallelism: o.parallelism, kubectl: kubectl, work: filepath.Join(root, "bench", ".work")}
+	b := &bench{env: env, terraformPath: o.terraform, runs: o.runs, loadStart: loadavg(), commit: built, parallelism: o.parallelism, kubectl: kubectl, timeVersion: timeProviderVersion(root), work: filepath.Join(root, "bench", ".work")}
 	cfg, err := clientcmd.BuildConfigFromFlags("", env.Kubeconfig)
 	if err != nil {
 		return b, err
@@ -78,10 +83,12 @@ provider_installation {
     "registry.opentofu.org/irsa-dev/irsa"        = %q
     "registry.terraform.io/hashicorp/kubernetes" = %q
     "registry.opentofu.org/hashicorp/kubernetes" = %q
+    "registry.terraform.io/hashicorp/time"       = %q
+    "registry.opentofu.org/hashicorp/time"       = %q
   }
   direct {}
 }
-`, irsaDir, irsaDir, k8sProvider, k8sProvider)
+`, irsaDir, irsaDir, k8sProvider, k8sProvider, timeProvider, timeProvider)
 	if err := os.WriteFile(b.cliConfig, []byte(rc), 0o644); err != nil {
 		return b, err
 	}
@@ -94,7 +101,27 @@ provider_installation {
 		"KUBECACHEDIR="+filepath.Join(b.work, "kubecache"),
 		"TF_IN_AUTOMATION=1",
 	)
+	b.vars = append(b.vars, quietPlugins...)
 	return b, nil
+}
+
+// quietPlugins turn every provider plugin's logs off, so that no tool pays
+// for encoding lines the CLI throws away and the comparison is fair:
+// terraform-plugin-log starts each logger at TRACE unless its variable says
+// otherwise. The SDK's loggers (terraform-plugin-go, the framework, SDKv2's
+// helpers and mux, which hashicorp/kubernetes uses) and each provider's own.
+// Ours would turn its own off (internal/pluginlog) but, seeing TF_LOG_SDK*
+// set, leaves the environment as it is: its own logger is named here too.
+var quietPlugins = []string{
+	"TF_LOG_SDK=OFF",
+	"TF_LOG_SDK_PROTO=OFF",
+	"TF_LOG_SDK_FRAMEWORK=OFF",
+	"TF_LOG_SDK_HELPER_SCHEMA=OFF",
+	"TF_LOG_SDK_HELPER_RESOURCE=OFF",
+	"TF_LOG_SDK_MUX=OFF",
+	"TF_LOG_PROVIDER_IRSA=OFF",
+	"TF_LOG_PROVIDER_KUBERNETES=OFF",
+	"TF_LOG_PROVIDER_TIME=OFF",
 }
 
 // down stops the environment, unless keep.

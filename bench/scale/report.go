@@ -22,6 +22,7 @@ type info struct {
 	date, command                   string
 	machine                         string
 	terraform, provider, peer, kube string
+	noop                            string // hashicorp/time's version
 	kubectl, goVersion              string
 	loadStart, loadEnd              string // /proc/loadavg: the machine is shared
 	fixture                         string
@@ -57,6 +58,7 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 	}
 	in.provider = b.commit
 	in.peer = peerVersion()
+	in.noop = b.timeVersion
 	if v, err := b.client.Discovery().ServerVersion(); err == nil {
 		in.kube = v.GitVersion
 	}
@@ -222,19 +224,25 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-// summary is the comparison table: the README's and stdout's.
+// summary is the comparison table: the README's and stdout's. A plan's row
+// also sets ours against the no-op provider, the floor for any provider.
 func summary(res *results) string {
 	var w strings.Builder
-	w.WriteString("| scenario | peer | wall, irsa | wall, peer | ratio | requests, irsa | requests, peer | ratio | peak RSS, irsa | peak RSS, peer |\n")
-	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w.WriteString("| scenario | peer | wall, irsa | wall, peer | ratio | wall, no-op provider | ratio to no-op | requests, irsa | requests, peer | ratio | peak RSS, irsa | peak RSS, peer |\n")
+	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range res.comparisons {
 		if len(c.ours.samples) == 0 || len(c.peer.samples) == 0 {
 			continue // an incomplete run's
 		}
 		o, p := c.ours.stats(), c.peer.stats()
-		fmt.Fprintf(&w, "| %s | %s | %s | %s | **%s** | %.0f | %.0f | %s | %s | %s |\n",
+		floorWall, floorRatio := "–", "–"
+		if c.noop != nil && len(c.noop.samples) > 0 {
+			f := c.noop.stats()
+			floorWall, floorRatio = secs(f.wall), "**"+ratio(o.wall.Seconds(), f.wall.Seconds())+"**"
+		}
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | **%s** | %s | %s | %.0f | %.0f | %s | %s | %s |\n",
 			c.ours.scenario, c.peer.tool, secs(o.wall), secs(p.wall), ratio(o.wall.Seconds(), p.wall.Seconds()),
-			o.total, p.total, ratio(o.total, p.total), mib(o.rssKB), mib(p.rssKB))
+			floorWall, floorRatio, o.total, p.total, ratio(o.total, p.total), mib(o.rssKB), mib(p.rssKB))
 	}
 	return w.String()
 }
@@ -291,11 +299,18 @@ func (b *bench) report(o options, in info, res *results) error {
 		"namespace (`rc` in a state of its own, `ri` in the state of every plan binding, `kc` for kubectl: a " +
 		"ServiceAccount has one binding), the role flipping between two ARNs each run; the cluster settles (old pods " +
 		"gone) between commands and every recycled pod is checked to carry the new role.\n")
-	fmt.Fprintf(&w, "- %s: the same plans of `terraform_data` resources iterating the same map, with no provider "+
-		"plugin and no cluster: what Terraform itself spends on that many resource instances, a floor for any provider.\n\n", toolAlone)
+	fmt.Fprintf(&w, "- Shapes: every plan runs twice, on the same ServiceAccounts: with %q, one resource block per binding "+
+		"(generated HCL), and with %q, one resource iterating a map of locals (what a module does), which costs "+
+		"Terraform itself more.\n", blockEach, forEach)
+	fmt.Fprintf(&w, "- %s: hashicorp/time %s (built from the Go module proxy), a terraform-plugin-framework provider whose "+
+		"`time_static` does no I/O, in the same shape with the same three strings per resource: what Terraform and the "+
+		"framework leave a provider, the floor for ours (\"ratio to no-op\"). Every plugin's logs are off "+
+		"(`TF_LOG_SDK*=OFF` and each provider's `TF_LOG_PROVIDER_*=OFF`, ours and the peer's alike).\n", toolNoop, in.noop)
+	fmt.Fprintf(&w, "- %s: the same plans of `terraform_data` resources, in the same shapes, with no provider "+
+		"plugin and no cluster: what Terraform itself spends on that many resource instances.\n\n", toolAlone)
 	w.WriteString("## Summary\n\n")
 	w.WriteString(summary(res))
-	w.WriteString("\nRatios are ours over the peer: below 1 means faster (or fewer).\n\n## Every measurement\n\n")
+	w.WriteString("\nRatios are ours over the peer, and for plans ours over the no-op provider: below 1 means faster (or fewer).\n\n## Every measurement\n\n")
 	w.WriteString(details(res))
 	if slices.ContainsFunc(res.cells, func(c *cell) bool { return c.stats().changes }) {
 		w.WriteString("\n\"(plan not empty)\": the plan reported changes (exit code 2) where none were made. For " +

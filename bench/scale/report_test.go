@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,15 +82,17 @@ func TestSummary(t *testing.T) {
 	res := &results{}
 	ours := res.add("plan, 50 bindings", toolOurs, 50)
 	peer := res.add(ours.scenario, toolAnnotations, 50)
-	res.compare(ours, peer)
+	noop := res.add(ours.scenario, toolNoop, 50)
+	res.compareWithFloor(ours, peer, noop)
 	unmeasured := res.add("apply, create 500", toolOurs, 500)
 	res.compare(unmeasured, res.add(unmeasured.scenario, toolAnnotations, 500))
 	for _, w := range []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second} {
 		ours.samples = append(ours.samples, sample{wall: w, requests: counts{"GET serviceaccounts": 50}, rssKB: 64 << 10})
 		peer.samples = append(peer.samples, sample{wall: 2 * w, requests: counts{"GET serviceaccounts": 100}, rssKB: 80 << 10})
+		noop.samples = append(noop.samples, sample{wall: w / 2, rssKB: 20 << 10})
 	}
 	got := summary(res)
-	want := "| plan, 50 bindings | kubernetes_annotations | 2.0 s | 4.0 s | **0.50×** | 50 | 100 | 0.50× | 64 MiB | 80 MiB |"
+	want := "| plan, 50 bindings | kubernetes_annotations | 2.0 s | 4.0 s | **0.50×** | 1.0 s | **2.00×** | 50 | 100 | 0.50× | 64 MiB | 80 MiB |"
 	if !strings.Contains(got, want) {
 		t.Errorf("summary lacks the medians and ratios %q:\n%s", want, got)
 	}
@@ -98,5 +101,26 @@ func TestSummary(t *testing.T) {
 	}
 	if d := details(res); strings.Contains(d, "apply") || !strings.Contains(d, "2.0 s (1.0 s–3.0 s)") {
 		t.Errorf("details = %s", d)
+	}
+}
+
+func TestMainTF(t *testing.T) {
+	t.Parallel()
+	bindings := []binding{{sa{namespace: "n1", name: "a"}, "arn:aws:iam::1:role/x"}, {sa{namespace: "n2", name: "b"}, "arn:aws:iam::1:role/x"}}
+	for _, tl := range planTools {
+		t.Run(tl.prefix, func(t *testing.T) {
+			t.Parallel()
+			blocks := tl.mainTF(blockEach, bindings)
+			if got := strings.Count(blocks, "resource "+strconv.Quote(tl.resource)); got != len(bindings) {
+				t.Errorf("one block each: %d resource blocks, want %d:\n%s", got, len(bindings), blocks)
+			}
+			if strings.Contains(blocks, "each.") || !strings.Contains(blocks, `"b_1"`) || !strings.Contains(blocks, `"n2"`) {
+				t.Errorf("one block each does not spell the second binding literally:\n%s", blocks)
+			}
+			iter := tl.mainTF(forEach, bindings)
+			if strings.Count(iter, "resource ") != 1 || !strings.Contains(iter, "for_each = local.bindings") || strings.Contains(iter, `"n1"`) {
+				t.Errorf("for_each is not one resource over the map:\n%s", iter)
+			}
+		})
 	}
 }

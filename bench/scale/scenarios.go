@@ -19,7 +19,14 @@ const (
 	toolAnnotations = "kubernetes_annotations"
 	toolKubectlSeq  = "kubectl, sequential"
 	toolAlone       = "Terraform alone"
+	toolNoop        = "time_static (no-op provider)"
 )
+
+// planTools are the tools of the plans, in the order they alternate.
+var planTools = []tool{oursTool, peerTool, noopTool, aloneTool}
+
+// shapes are the configuration shapes the plans run in.
+var shapes = []shape{blockEach, forEach}
 
 // cell is one scenario measured for one tool.
 type cell struct {
@@ -29,8 +36,9 @@ type cell struct {
 	samples  []sample
 }
 
-// comparison puts ours next to a peer in the summary.
-type comparison struct{ ours, peer *cell }
+// comparison puts ours next to a peer in the summary, and next to the
+// no-op provider where there is one (the plans).
+type comparison struct{ ours, peer, noop *cell }
 
 // results are everything measured.
 type results struct {
@@ -51,7 +59,11 @@ func (r *results) add(scenario, tool string, bindings int) *cell {
 }
 
 func (r *results) compare(ours, peer *cell) {
-	r.comparisons = append(r.comparisons, comparison{ours, peer})
+	r.comparisons = append(r.comparisons, comparison{ours: ours, peer: peer})
+}
+
+func (r *results) compareWithFloor(ours, peer, noop *cell) {
+	r.comparisons = append(r.comparisons, comparison{ours: ours, peer: peer, noop: noop})
 }
 
 var (
@@ -65,52 +77,64 @@ func (b *bench) withParallelism(args []string) []string {
 
 func (b *bench) dir(name string) string { return filepath.Join(b.work, name) }
 
-// setupPlans writes and applies, unmeasured, one state per plan size and
-// tool (Terraform alone included), over the app ServiceAccounts (already
-// annotated with roleA, their pods credentialed: the apply changes nothing in
-// the cluster).
+// planDir is the working directory of t's plan state of n bindings in shape s.
+func (b *bench) planDir(t tool, s shape, n int) string {
+	name := fmt.Sprintf("%s-plan-%d", t.prefix, n)
+	if s == blockEach {
+		name += "-blocks"
+	}
+	return b.dir(name)
+}
+
+// setupPlans writes and applies, unmeasured, one state per plan size, shape
+// and tool (the no-op provider and Terraform alone included), over the app
+// ServiceAccounts (already annotated with roleA, their pods credentialed: the
+// apply changes nothing in the cluster).
 func (b *bench) setupPlans(ctx context.Context, l layout) error {
 	for _, n := range l.planSizes {
-		for _, t := range []struct{ prefix, config string }{{"ours", oursConfig}, {"peer", peerConfig}, {"alone", aloneConfig}} {
-			dir := b.dir(fmt.Sprintf("%s-plan-%d", t.prefix, n))
-			if err := writeConfig(dir, t.config, bindingsOf(l.apps(n), roleA)); err != nil {
-				return err
-			}
-			if err := b.run(ctx, b.terraform(fmt.Sprintf("setup %s plan %d", t.prefix, n), dir, b.withParallelism(applyArgs)...)); err != nil {
-				return err
+		for _, s := range shapes {
+			for _, t := range planTools {
+				dir := b.planDir(t, s, n)
+				if err := writeConfig(dir, t, s, bindingsOf(l.apps(n), roleA)); err != nil {
+					return err
+				}
+				if err := b.run(ctx, b.terraform(fmt.Sprintf("setup %s plan %d %s", t.prefix, n, s), dir, b.withParallelism(applyArgs)...)); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	return nil
 }
 
-// plans measures `plan -refresh-only` and `plan` of each size, alternating
-// ours, the peer and Terraform alone (the floor).
+// plans measures `plan -refresh-only` and `plan` of each size in each
+// shape, alternating ours, the peer, the no-op provider and Terraform alone.
 func (b *bench) plans(ctx context.Context, l layout, res *results) error {
 	for _, n := range l.planSizes {
-		for _, mode := range []struct {
-			name string
-			args []string
-		}{
-			{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
-			{"plan", planArgs},
-		} {
-			ours := res.add(fmt.Sprintf("%s, %d bindings", mode.name, n), toolOurs, n)
-			peer := res.add(ours.scenario, toolAnnotations, n)
-			alone := res.add(ours.scenario, toolAlone, n)
-			res.compare(ours, peer)
-			for r := range b.runs {
-				for _, c := range []struct {
-					cell   *cell
-					prefix string
-				}{{ours, "ours"}, {peer, "peer"}, {alone, "alone"}} {
-					cmd := b.terraform(fmt.Sprintf("%s %s %d run %d", c.prefix, mode.name, n, r+1), b.dir(fmt.Sprintf("%s-plan-%d", c.prefix, n)), b.withParallelism(mode.args)...)
-					cmd.plan = true
-					s, err := b.measure(ctx, cmd)
-					if err != nil {
-						return err
+		for _, s := range shapes {
+			for _, mode := range []struct {
+				name string
+				args []string
+			}{
+				{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
+				{"plan", planArgs},
+			} {
+				scenario := fmt.Sprintf("%s, %d bindings, %s", mode.name, n, s)
+				cells := make([]*cell, len(planTools))
+				for i, t := range planTools {
+					cells[i] = res.add(scenario, t.name, n)
+				}
+				res.compareWithFloor(cells[0], cells[1], cells[2])
+				for r := range b.runs {
+					for i, t := range planTools {
+						cmd := b.terraform(fmt.Sprintf("%s %s %d %s run %d", t.prefix, mode.name, n, s, r+1), b.planDir(t, s, n), b.withParallelism(mode.args)...)
+						cmd.plan = true
+						sm, err := b.measure(ctx, cmd)
+						if err != nil {
+							return err
+						}
+						cells[i].samples = append(cells[i].samples, sm)
 					}
-					c.cell.samples = append(c.cell.samples, s)
 				}
 			}
 		}
@@ -126,19 +150,19 @@ func (b *bench) plans(ctx context.Context, l layout, res *results) error {
 // annotations map, which a later apply by another manager conflicts with).
 func (b *bench) applyCreate(ctx context.Context, l layout, res *results) error {
 	n := l.total()
-	ours := res.add(fmt.Sprintf("apply, create %d", n), toolOurs, n)
-	peer := res.add(ours.scenario, toolAnnotations, n)
-	res.compare(ours, peer)
+	oursCell := res.add(fmt.Sprintf("apply, create %d", n), toolOurs, n)
+	peerCell := res.add(oursCell.scenario, toolAnnotations, n)
+	res.compare(oursCell, peerCell)
 	for r := range b.runs {
 		for _, c := range []struct {
-			cell           *cell
-			prefix, config string
-		}{{ours, "ours", oursConfig}, {peer, "peer", peerConfig}} {
-			dir := b.dir(fmt.Sprintf("%s-create-%d", c.prefix, r+1))
-			if err := writeConfig(dir, c.config, bindingsOf(l.bare(createSet(c.prefix, r)), roleA)); err != nil {
+			cell *cell
+			tool tool
+		}{{oursCell, oursTool}, {peerCell, peerTool}} {
+			dir := b.dir(fmt.Sprintf("%s-create-%d", c.tool.prefix, r+1))
+			if err := writeConfig(dir, c.tool, forEach, bindingsOf(l.bare(createSet(c.tool.prefix, r)), roleA)); err != nil {
 				return err
 			}
-			s, err := b.measure(ctx, b.terraform(fmt.Sprintf("%s apply create %d run %d", c.prefix, n, r+1), dir, b.withParallelism(applyArgs)...))
+			s, err := b.measure(ctx, b.terraform(fmt.Sprintf("%s apply create %d run %d", c.tool.prefix, n, r+1), dir, b.withParallelism(applyArgs)...))
 			if err != nil {
 				return err
 			}
@@ -157,13 +181,13 @@ func createSet(prefix string, run int) string { return fmt.Sprintf("new-%s-%d", 
 // no pods yet: the Deployments are created afterwards, so they start
 // credentialed.
 func (b *bench) setupRecycle(ctx context.Context, l layout) error {
-	if err := writeConfig(b.dir("ours-recycle"), oursConfig, bindingsOf(l.oneEach("rc"), roleA)); err != nil {
+	if err := writeConfig(b.dir("ours-recycle"), oursTool, forEach, bindingsOf(l.oneEach("rc"), roleA)); err != nil {
 		return err
 	}
 	if err := b.run(ctx, b.terraform("setup ours recycle", b.dir("ours-recycle"), b.withParallelism(applyArgs)...)); err != nil {
 		return err
 	}
-	if err := writeConfig(b.dir("ours-recycle-in-state"), oursConfig, slices.Concat(bindingsOf(l.apps(l.total()), roleA), bindingsOf(l.oneEach("ri"), roleA))); err != nil {
+	if err := writeConfig(b.dir("ours-recycle-in-state"), oursTool, forEach, slices.Concat(bindingsOf(l.apps(l.total()), roleA), bindingsOf(l.oneEach("ri"), roleA))); err != nil {
 		return err
 	}
 	return b.run(ctx, b.terraform("setup ours recycle in state", b.dir("ours-recycle-in-state"), b.withParallelism(applyArgs)...))

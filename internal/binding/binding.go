@@ -25,7 +25,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 const (
@@ -45,7 +47,7 @@ const (
 type Spec struct {
 	Namespace      string
 	ServiceAccount string
-	Binding        kube.Binding
+	Binding        irsa.Binding
 	// ForceConflicts takes the annotations over from other managers.
 	ForceConflicts bool
 	// CreateServiceAccount creates the ServiceAccount when it is missing.
@@ -56,14 +58,14 @@ type Spec struct {
 	Adopt bool
 	// AdoptKeys are the annotations the import brought into state.
 	AdoptKeys []string
-	// ID identifies this binding in kube.HolderAnnotation.
+	// ID identifies this binding in irsa.HolderAnnotation.
 	ID      string
 	Restart Restart
 }
 
 // Restart is how stale pods are recycled.
 type Restart struct {
-	Strategy kube.Strategy
+	Strategy recycle.Strategy
 	Selector string
 	Wait     bool
 	// GateTimeout overrides DefaultGateTimeout; negative skips the gate.
@@ -82,9 +84,9 @@ type Outcome struct {
 	AnnotatedAt time.Time
 	// UID is the annotated ServiceAccount's.
 	UID     types.UID
-	Recycle kube.RecycleResult
+	Recycle recycle.RecycleResult
 	// Stale are the pods still without the role's credentials.
-	Stale []kube.StalePod
+	Stale []recycle.StalePod
 }
 
 // HeldError is a ServiceAccount another binding holds with other values.
@@ -105,14 +107,14 @@ func (e *HeldError) Error() string {
 // create_before_destroy replacement hands over, and it takes nothing from
 // anyone.
 func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string, manager string) ([]string, error) {
-	others := slices.DeleteFunc(kube.Holders(sa), func(h string) bool { return h == id })
+	others := slices.DeleteFunc(irsa.Holders(sa), func(h string) bool { return h == id })
 	if len(others) == 0 {
 		return nil, nil
 	}
 	current := map[string]string{}
 	differs := false
-	owned := kube.OwnedBy(sa, manager)
-	for _, k := range kube.BindingAnnotations {
+	owned := irsa.OwnedBy(sa, manager)
+	for _, k := range irsa.BindingAnnotations {
 		if _, want := desired[k]; !want && !slices.Contains(owned, k) {
 			continue // another tool's: neither binding's business
 		}
@@ -187,9 +189,9 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 			read = nil
 			var notFound *NotFoundError
 			var held *HeldError
-			return errors.As(err, &notFound) || errors.As(err, &held) || kube.IsStaleRead(err)
+			return errors.As(err, &notFound) || errors.As(err, &held) || irsa.IsStaleRead(err)
 		}
-		return kube.IsStaleRead(err)
+		return irsa.IsStaleRead(err)
 	}, func() (err error) {
 		out = Outcome{}
 		sa, err = b.annotate(ctx, spec, read, &out)
@@ -203,7 +205,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 	out.AnnotatedAt = AnnotatedAt(sa, b.Conn.FieldManager)
 
 	e := spec.Binding.Expectation(out.AnnotatedAt)
-	out.Recycle, err = b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
+	out.Recycle, err = b.engine().Recycle(ctx, b.recycleOptions(spec, e))
 	out.Stale = b.report(ctx, spec, e, out.Recycle, err)
 	return out, err
 }
@@ -211,7 +213,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 // annotate reads the ServiceAccount, checks who holds it, and applies the
 // annotations, conditional on what it read.
 func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error), out *Outcome) (*corev1.ServiceAccount, error) {
-	sas := b.Conn.ServiceAccounts()
+	sas := irsa.ServiceAccounts{Conn: b.Conn}
 	if read == nil {
 		read = sas.Get
 	}
@@ -248,12 +250,12 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 	}
 	// That very ServiceAccount, as read: one deleted meanwhile is not
 	// re-created, one changed meanwhile is read again.
-	opts := kube.ApplyOptions{Force: spec.ForceConflicts, UID: existing.UID, ResourceVersion: existing.ResourceVersion}
+	opts := irsa.ApplyOptions{Force: spec.ForceConflicts, UID: existing.UID, ResourceVersion: existing.ResourceVersion}
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
 	annotations := spec.Binding.Annotations()
 	if spec.ID != "" {
-		annotations[kube.HolderAnnotation] = strings.Join(append([]string{spec.ID}, coHolders...), ",")
+		annotations[irsa.HolderAnnotation] = strings.Join(append([]string{spec.ID}, coHolders...), ",")
 	}
 	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, opts)
 	if apierrors.IsNotFound(err) {
@@ -268,13 +270,13 @@ var errReadAgain = apierrors.NewConflict(schema.GroupResource{Resource: "service
 
 // Recycle recycles the pods against e without annotating: destroy's
 // on_destroy, where e names no role.
-func (b Binder) Recycle(ctx context.Context, spec Spec, e kube.Expectation) (kube.RecycleResult, []kube.StalePod, error) {
+func (b Binder) Recycle(ctx context.Context, spec Spec, e recycle.Credentials) (recycle.RecycleResult, []recycle.StalePod, error) {
 	spec.Restart.GateTimeout = -1
-	res, err := b.Conn.Pods().Recycle(ctx, b.recycleOptions(spec, e))
+	res, err := b.engine().Recycle(ctx, b.recycleOptions(spec, e))
 	return res, b.report(ctx, spec, e, res, err), err
 }
 
-func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOptions {
+func (b Binder) recycleOptions(spec Spec, c recycle.Credentials) recycle.RecycleOptions {
 	gate := spec.Restart.GateTimeout
 	switch {
 	case gate == 0:
@@ -282,9 +284,9 @@ func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOption
 	case gate < 0:
 		gate = 0
 	}
-	return kube.RecycleOptions{
+	return recycle.RecycleOptions{
 		Namespace: spec.Namespace, ServiceAccount: spec.ServiceAccount, Selector: spec.Restart.Selector,
-		Expectation: e, Strategy: spec.Restart.Strategy, Wait: spec.Restart.Wait,
+		Credentials: c, Strategy: spec.Restart.Strategy, Wait: spec.Restart.Wait,
 		MaxRetries: MaxRaceRetries, GateTimeout: gate, Logf: b.logf,
 	}
 }
@@ -294,31 +296,33 @@ func (b Binder) recycleOptions(spec Spec, e kube.Expectation) kube.RecycleOption
 // When even that fails, every pod the plan named counts as stale, so the
 // next plan looks again. When recycling's own last list is still the truth
 // (it touched nothing, or its wait saw everything done), that is the look.
-func (b Binder) report(ctx context.Context, spec Spec, e kube.Expectation, res kube.RecycleResult, recycleErr error) []kube.StalePod {
+func (b Binder) report(ctx context.Context, spec Spec, c recycle.Credentials, res recycle.RecycleResult, recycleErr error) []recycle.StalePod {
 	plan := res.Plan
 	if recycleErr == nil && res.Listed != nil {
-		return kube.Stale(res.Listed, e)
+		return recycle.Stale(res.Listed, c)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
 	defer cancel()
-	pods, err := b.Conn.Pods().ForServiceAccount(ctx, spec.Namespace, spec.ServiceAccount, spec.Restart.Selector)
+	pods, err := kube.PodsOf(ctx, b.Conn.Client, spec.Namespace, spec.ServiceAccount, spec.Restart.Selector)
 	if err == nil {
-		return kube.Stale(pods, e)
+		return recycle.Stale(pods, c)
 	}
 	reason := "not checked after recycling: " + err.Error()
-	var stale []kube.StalePod
+	var stale []recycle.StalePod
 	for _, r := range plan.Restart {
 		for _, name := range r.Pods {
-			stale = append(stale, kube.StalePod{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}, Reason: reason, Recyclable: true})
+			stale = append(stale, recycle.StalePod{Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}}, Reason: reason, Recyclable: true})
 		}
 	}
 	for _, g := range plan.Replace {
 		for _, pod := range g.Pods {
-			stale = append(stale, kube.StalePod{Pod: pod, Reason: reason, Recyclable: true})
+			stale = append(stale, recycle.StalePod{Pod: pod, Reason: reason, Recyclable: true})
 		}
 	}
 	return stale
 }
+
+func (b Binder) engine() recycle.Engine { return recycle.Engine{Conn: b.Conn} }
 
 func (b Binder) logf(format string, args ...any) {
 	if b.Logf != nil {

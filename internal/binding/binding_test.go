@@ -15,14 +15,16 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 const role = "arn:aws:iam::123456789012:role/api"
 
 // The orchestration against the fake clientset: which step runs, what an
 // outcome says after each kind of failure. The engine's behaviour is
-// tested in internal/kube, and end to end against the real cluster in
+// tested in internal/recycle, IRSA's judgement in internal/irsa, and end to end against the real cluster in
 // internal/provider.
 
 func barePod(name string) *corev1.Pod {
@@ -47,9 +49,9 @@ func webhookDown(client *fake.Clientset) *fake.Clientset {
 	return client
 }
 
-func spec(strategy kube.Strategy) Spec {
+func spec(strategy recycle.Strategy) Spec {
 	return Spec{
-		Namespace: "ns", ServiceAccount: "api", Binding: kube.Binding{RoleARN: role},
+		Namespace: "ns", ServiceAccount: "api", Binding: irsa.Binding{RoleARN: role},
 		Restart: Restart{Strategy: strategy, Wait: true, GateTimeout: 50 * time.Millisecond},
 	}
 }
@@ -57,7 +59,7 @@ func spec(strategy kube.Strategy) Spec {
 func TestApply_missingServiceAccountChangesNothing(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset()
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete))
 	var nf *NotFoundError
 	if !errors.As(err, &nf) || out.Annotated || out.Created {
 		t.Fatalf("outcome %+v, err %v: want not found, nothing done", out, err)
@@ -72,14 +74,14 @@ func TestApply_missingServiceAccountChangesNothing(t *testing.T) {
 func TestApply_createsTheServiceAccountWhenAsked(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset()
-	s := spec(kube.StrategyNone)
+	s := spec(recycle.StrategyNone)
 	s.CreateServiceAccount = true
 	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), s)
 	if err != nil || !out.Annotated || !out.Created {
 		t.Fatalf("outcome %+v, err %v", out, err)
 	}
 	sa, err := client.CoreV1().ServiceAccounts("ns").Get(t.Context(), "api", metav1.GetOptions{})
-	if err != nil || sa.Annotations[kube.RoleARNAnnotation] != role {
+	if err != nil || sa.Annotations[irsa.RoleARNAnnotation] != role {
 		t.Fatalf("ServiceAccount %+v, err %v", sa, err)
 	}
 }
@@ -89,9 +91,9 @@ func TestApply_createsTheServiceAccountWhenAsked(t *testing.T) {
 func TestApply_gateFailureKeepsTheAnnotationAndReportsStalePods(t *testing.T) {
 	t.Parallel()
 	client := webhookDown(fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}}, barePod("bare")))
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
-	var gate *kube.GateError
-	if !errors.As(err, &gate) || gate.Cause != kube.GateNotRegistered {
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete))
+	var gate *recycle.GateError
+	if !errors.As(err, &gate) || gate.Cause != recycle.GateNotRegistered {
 		t.Fatalf("err = %v, want the gate to fail", err)
 	}
 	if !out.Annotated || len(out.Stale) != 1 || out.Stale[0].Pod.Name != "bare" {
@@ -114,7 +116,7 @@ func TestApply_canceledStillReportsStalePods(t *testing.T) {
 		cancel() // Ctrl-C during the gate's dry run
 		return true, nil, context.Canceled
 	})
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(ctx, spec(kube.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(ctx, spec(recycle.StrategyDelete))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want canceled", err)
 	}
@@ -136,7 +138,7 @@ func TestApply_unreadablePodsCountAsStale(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete))
 	if err == nil {
 		t.Fatal("want the gate to fail")
 	}
@@ -150,10 +152,10 @@ func TestCheckHolder(t *testing.T) {
 	held := func(holders, role string) *corev1.ServiceAccount {
 		a := map[string]string{}
 		if holders != "" {
-			a[kube.HolderAnnotation] = holders
+			a[irsa.HolderAnnotation] = holders
 		}
 		if role != "" {
-			a[kube.RoleARNAnnotation] = role
+			a[irsa.RoleARNAnnotation] = role
 		}
 		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns", Annotations: a}}
 	}
@@ -172,14 +174,14 @@ func TestCheckHolder(t *testing.T) {
 		{name: "shared with us, the other wants it changed", sa: held("them,me", other), coHolders: []string{"them"}, conflict: true},
 		{name: "an extra annotation the other binding set", sa: func() *corev1.ServiceAccount {
 			sa := held("them", role)
-			sa.Annotations[kube.AudienceAnnotation] = "custom"
+			sa.Annotations[irsa.AudienceAnnotation] = "custom"
 			sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "irsa", Operation: metav1.ManagedFieldsOperationApply,
 				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)}}
 			return sa
 		}(), coHolders: []string{"them"}, conflict: true},
 		{name: "an extra annotation another tool set: not the bindings' business", sa: func() *corev1.ServiceAccount {
 			sa := held("them", role)
-			sa.Annotations[kube.AudienceAnnotation] = "custom"
+			sa.Annotations[irsa.AudienceAnnotation] = "custom"
 			sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "helm", Operation: metav1.ManagedFieldsOperationUpdate,
 				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)}}
 			return sa
@@ -188,7 +190,7 @@ func TestCheckHolder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			co, err := CheckHolder(tt.sa, "me", map[string]string{kube.RoleARNAnnotation: role}, "irsa")
+			co, err := CheckHolder(tt.sa, "me", map[string]string{irsa.RoleARNAnnotation: role}, "irsa")
 			var he *HeldError
 			if (err != nil) != tt.conflict || (err != nil && !errors.As(err, &he)) {
 				t.Fatalf("err = %v, want conflict %v", err, tt.conflict)
@@ -223,7 +225,7 @@ func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
 			return live, nil
 		}},
 		{name: "copy held by another binding, since released: confirmed, then applied", gets: 1, snapshot: func(live *corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
-			live.Annotations = map[string]string{kube.HolderAnnotation: "gone", kube.RoleARNAnnotation: "arn:aws:iam::123456789012:role/old"}
+			live.Annotations = map[string]string{irsa.HolderAnnotation: "gone", irsa.RoleARNAnnotation: "arn:aws:iam::123456789012:role/old"}
 			return live, nil
 		}},
 		{name: "missing from the snapshot, created since: confirmed, then applied", gets: 1, snapshot: func(*corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
@@ -245,13 +247,13 @@ func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
 				return tt.snapshot(seen.DeepCopy())
 			}}
 			client.ClearActions()
-			s := spec(kube.StrategyNone)
+			s := spec(recycle.StrategyNone)
 			s.ID = "me"
 			out, err := b.Apply(t.Context(), s)
 			if err != nil || !out.Annotated {
 				t.Fatalf("outcome %+v, err %v", out, err)
 			}
-			if got := current(client).Annotations[kube.RoleARNAnnotation]; got != role {
+			if got := current(client).Annotations[irsa.RoleARNAnnotation]; got != role {
 				t.Errorf("role annotation %q, want %q", got, role)
 			}
 			gets := 0
@@ -273,7 +275,7 @@ func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
 func TestApply_nothingToRecycleListsPodsOnce(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}})
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(kube.StrategyRollout))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyRollout))
 	if err != nil || !out.Annotated || len(out.Stale) != 0 {
 		t.Fatalf("outcome %+v, err %v", out, err)
 	}

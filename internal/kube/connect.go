@@ -1,8 +1,10 @@
-// Package kube is everything the provider says to the Kubernetes API: the
-// connection, the ServiceAccount annotations (server-side apply with our own
-// field manager), the namespace snapshots that plans share, and the recycling
-// engine for the pods that use a ServiceAccount, in stages (inspect, list,
-// owners, plan, gate, act, status, wait).
+// Package kube is the floor every part of the provider that talks to the
+// Kubernetes API stands on: the connection (one client, one field manager),
+// retries of what fails transiently, the live pods of a ServiceAccount, the
+// namespace snapshots that plans share, the cluster's issuer, and RBAC
+// refusals made readable. It knows no credential mechanism and recycles
+// nothing: the mechanisms (internal/irsa) and the engine (internal/recycle)
+// build on it.
 package kube
 
 import (
@@ -187,21 +189,12 @@ func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
-// Conn is one connection to a cluster, acting as one field manager. It
-// hands out the ServiceAccount and pod clients, so every write carries the
-// same manager.
+// Conn is one connection to a cluster, acting as one field manager: every
+// part that writes embeds it, so every write carries the same manager.
 type Conn struct {
 	Client       kubernetes.Interface
 	FieldManager string
 }
-
-// ServiceAccounts reads and annotates ServiceAccounts.
-func (c Conn) ServiceAccounts() ServiceAccounts {
-	return ServiceAccounts(c)
-}
-
-// Pods finds, inspects and recycles pods.
-func (c Conn) Pods() Pods { return Pods(c) }
 
 func expandHome(p string) (string, error) {
 	if p == "~" || strings.HasPrefix(p, "~/") {

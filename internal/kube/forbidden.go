@@ -91,9 +91,9 @@ func (p Permission) Rule() string {
 	return fmt.Sprintf("- apiGroups: [%q]\n  resources: [%q]\n  verbs: [%q]", p.Group, p.Resource, p.Verb)
 }
 
-// deniedNote is the part of a degraded result that says what was not read
+// DeniedNote is the part of a degraded result that says what was not read
 // and which permission would read it; other errors are quoted as they are.
-func deniedNote(what string, err error) string {
+func DeniedNote(what string, err error) string {
 	if p, ok := DeniedPermission(err); ok {
 		return fmt.Sprintf("%s: the provider's identity lacks %s", what, p)
 	}

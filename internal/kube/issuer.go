@@ -19,7 +19,7 @@ func DiscoverIssuer(ctx context.Context, client kubernetes.Interface) (string, e
 	var raw []byte
 	// Retried like a ServiceAccount read: the provider caches the answer,
 	// error or not, for the whole run.
-	err := onTransient(ctx, func() (err error) {
+	err := OnTransient(ctx, func() (err error) {
 		raw, err = client.Discovery().RESTClient().Get().AbsPath("/.well-known/openid-configuration").DoRaw(ctx)
 		return err
 	})

@@ -159,7 +159,11 @@ func (s *Snapshot) ServiceAccount(ctx context.Context, namespace, name string) (
 			}
 		}
 	}
-	sa, err := ServiceAccounts{Client: s.client}.Get(ctx, namespace, name)
+	var sa *corev1.ServiceAccount
+	err := OnTransient(ctx, func() (err error) {
+		sa, err = s.client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
+		return err
+	})
 	switch {
 	case apierrors.IsNotFound(err):
 		s.Remember(namespace, name, nil)
@@ -201,7 +205,7 @@ func (s *Snapshot) Forget(namespace, name string) {
 }
 
 // Pods returns the live pods that run as ServiceAccount sa and match
-// selector, like Pods.ForServiceAccount, from the namespace's pod list.
+// selector, like PodsOf, from the namespace's pod list.
 func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]corev1.Pod, error) {
 	sel, err := ParseSelector(selector)
 	if err != nil {
@@ -211,7 +215,7 @@ func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]
 	dirty := s.podsDirty[types.NamespacedName{Namespace: namespace, Name: sa}]
 	s.mu.Unlock()
 	if dirty {
-		return Pods{Client: s.client}.ForServiceAccount(ctx, namespace, sa, selector)
+		return PodsOf(ctx, s.client, namespace, sa, selector)
 	}
 	all, err := list(ctx, s, s.pods, namespace, func(ctx context.Context) ([]corev1.Pod, error) {
 		return s.listPods(ctx, namespace)
@@ -247,7 +251,7 @@ func (s *Snapshot) listServiceAccounts(ctx context.Context, namespace string) ([
 	opts := metav1.ListOptions{Limit: snapshotPageSize}
 	for {
 		var page *corev1.ServiceAccountList
-		err := onTransient(ctx, func() (err error) {
+		err := OnTransient(ctx, func() (err error) {
 			page, err = s.client.CoreV1().ServiceAccounts(namespace).List(ctx, opts)
 			return err
 		})
@@ -268,7 +272,7 @@ func (s *Snapshot) listPods(ctx context.Context, namespace string) ([]corev1.Pod
 	opts := metav1.ListOptions{Limit: snapshotPageSize}
 	for {
 		var page *corev1.PodList
-		err := onTransient(ctx, func() (err error) {
+		err := OnTransient(ctx, func() (err error) {
 			page, err = s.client.CoreV1().Pods(namespace).List(ctx, opts)
 			return err
 		})
@@ -276,7 +280,7 @@ func (s *Snapshot) listPods(ctx context.Context, namespace string) ([]corev1.Pod
 			return nil, err
 		}
 		for _, pod := range page.Items {
-			if isLive(&pod) {
+			if IsLive(&pod) {
 				pod.ManagedFields = nil
 				items = append(items, pod)
 			}

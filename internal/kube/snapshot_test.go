@@ -142,6 +142,9 @@ func TestSnapshot_podsAreFilteredLikeTheFieldSelector(t *testing.T) {
 	}
 }
 
+// roleAnnotation is any annotation; the snapshot reads it as data.
+const roleAnnotation = "eks.amazonaws.com/role-arn"
+
 func TestSnapshot_serviceAccountsCreatedOrChangedLaterAreLookedUp(t *testing.T) {
 	client := newCountingClient(serviceAccount("ns", "listed"))
 	s := NewSnapshot(client, 0)
@@ -169,13 +172,13 @@ func TestSnapshot_serviceAccountsCreatedOrChangedLaterAreLookedUp(t *testing.T) 
 
 	// Changed by this process: read again by name, once.
 	changed := serviceAccount("ns", "listed")
-	changed.Annotations = map[string]string{RoleARNAnnotation: "arn:aws:iam::111122223333:role/new"}
+	changed.Annotations = map[string]string{roleAnnotation: "arn:aws:iam::111122223333:role/new"}
 	if _, err := client.CoreV1().ServiceAccounts("ns").Update(ctx, changed, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	s.Forget("ns", "listed")
 	got, err := s.ServiceAccount(ctx, "ns", "listed")
-	if err != nil || got.Annotations[RoleARNAnnotation] == "" {
+	if err != nil || got.Annotations[roleAnnotation] == "" {
 		t.Fatalf("after Forget the snapshot still answers from the old list: %v, %v", got, err)
 	}
 	if _, err := s.ServiceAccount(ctx, "ns", "listed"); err != nil {

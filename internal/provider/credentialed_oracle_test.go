@@ -10,7 +10,7 @@ import (
 
 // An oracle for "this pod carries the role", written from what the EKS pod
 // identity webhook injects (../shared/IRSA.md), independently of the code
-// under test: it calls nothing in internal/kube nor the webhook port in
+// under test: it calls nothing in internal/irsa or internal/recycle nor the webhook port in
 // internal/testenv/podidentity, and spells every name and path out itself.
 
 const (

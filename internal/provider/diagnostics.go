@@ -15,7 +15,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 // One constructor per class of failure. A summary names the action that
@@ -99,7 +101,7 @@ func serviceAccountHeld(he *binding.HeldError, desired map[string]string) diag.D
 	var b strings.Builder
 	fmt.Fprintf(&b, "ServiceAccount %s/%s is already bound by another irsa_service_account_binding (binding ID %s, in this "+
 		"configuration or another Terraform state), with other annotations than this one asks for:\n", he.Namespace, he.Name, he.Holder)
-	for _, k := range kube.BindingAnnotations {
+	for _, k := range irsa.BindingAnnotations {
 		cur, hasCur := he.Current[k]
 		want, hasWant := desired[k]
 		if hasCur == hasWant && cur == want {
@@ -111,7 +113,7 @@ func serviceAccountHeld(he *binding.HeldError, desired map[string]string) diag.D
 		"apply. Nothing was changed.\n\nTo move the binding into this configuration: in the one that holds it, remove it from " +
 		"state without destroying it (terraform state rm ADDRESS, or a removed block with lifecycle { destroy = false }), then " +
 		"import it here (terraform import ADDRESS NAMESPACE/NAME, or an import block): the import takes it over. If the " +
-		"configuration that held it is gone for good, remove the " + kube.HolderAnnotation + " annotation from the ServiceAccount.")
+		"configuration that held it is gone for good, remove the " + irsa.HolderAnnotation + " annotation from the ServiceAccount.")
 	return diag.NewErrorDiagnostic("Service Account Already Bound", b.String())
 }
 
@@ -125,10 +127,10 @@ func quoteOrUnset(v string, ok bool) string {
 func nothingToImport(namespace, name string) diag.Diagnostic {
 	return diag.NewErrorDiagnostic("Nothing to Import",
 		fmt.Sprintf("ServiceAccount %s/%s has no %s annotation, so there is no binding to import. "+
-			"Remove the import and let terraform create the binding instead.", namespace, name, kube.RoleARNAnnotation))
+			"Remove the import and let terraform create the binding instead.", namespace, name, irsa.RoleARNAnnotation))
 }
 
-func annotationConflict(ce *kube.ConflictError) diag.Diagnostic {
+func annotationConflict(ce *irsa.ConflictError) diag.Diagnostic {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ServiceAccount %s/%s: another field manager owns ", ce.Namespace, ce.Name)
 	if len(ce.Conflicts) == 1 {
@@ -150,7 +152,7 @@ func annotationConflict(ce *kube.ConflictError) diag.Diagnostic {
 // ("Annotate Service Account"), object is "ServiceAccount ns/name".
 func kubeAPIError(ctx context.Context, action, object, host string, err error) diag.Diagnostic {
 	summary := "Unable to " + action
-	var ce *kube.ConflictError
+	var ce *irsa.ConflictError
 	var netErr *net.OpError
 	var urlErr *url.Error
 	var certErr *tls.CertificateVerificationError
@@ -231,7 +233,7 @@ func quote(ss []string) []string {
 
 // podsLeftAlone lists stale pods the strategy does not touch. role is empty
 // on destroy.
-func podsLeftAlone(object, role string, strategy kube.Strategy, left []kube.LeftAlone) diag.Diagnostic {
+func podsLeftAlone(object, role string, strategy recycle.Strategy, left []recycle.LeftAlone) diag.Diagnostic {
 	what := "the role's credentials"
 	if role != "" {
 		what = "the credentials of " + role
@@ -273,7 +275,7 @@ func indent(s, prefix string) string {
 
 // uncheckedNote says what a degraded check could not read and, when a
 // permission was missing, the rule that grants it.
-func uncheckedNote(u kube.Unchecked) string {
+func uncheckedNote(u recycle.Unchecked) string {
 	p, ok := kube.DeniedPermission(u.Err)
 	if !ok {
 		return u.String()
@@ -312,10 +314,10 @@ func issuerNotDiscovered(host string, err error) diag.Diagnostic {
 
 // recycleError explains recycling that did not finish after the annotations
 // were applied.
-func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagnostic {
-	var notDone *kube.NotDoneError
-	var gate *kube.GateError
-	var failed *kube.RolloutFailedError
+func recycleError(ns, name string, strategy recycle.Strategy, err error) diag.Diagnostic {
+	var notDone *recycle.NotDoneError
+	var gate *recycle.GateError
+	var failed *recycle.RolloutFailedError
 	object := "ServiceAccount " + ns + "/" + name
 	switch {
 	case errors.As(err, &gate):
@@ -330,7 +332,7 @@ func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagn
 			fmt.Sprintf("%s is annotated, but recycling its pods was interrupted. A rollout already started goes on by "+
 				"itself; nothing else was started. The next plan lists the pods still without credentials in stale_pods, "+
 				"and apply finishes the job (waiting for a rollout under way instead of starting another).", object))
-	case errors.Is(err, kube.ErrEvictionBlocked):
+	case errors.Is(err, recycle.ErrEvictionBlocked):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Eviction Blocked",
 			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+
 				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
@@ -362,26 +364,25 @@ func recycleError(ns, name string, strategy kube.Strategy, err error) diag.Diagn
 	}
 }
 
-func webhookNotReady(object string, g *kube.GateError) diag.Diagnostic {
+func webhookNotReady(object string, g *recycle.GateError) diag.Diagnostic {
 	var why string
 	switch g.Cause {
-	case kube.GateNotMutated:
+	case recycle.GateNotMutated:
 		why = "The webhook injected nothing. It is down (EKS runs it with failurePolicy Ignore, so pods start without " +
 			"credentials), not registered (kubectl get mutatingwebhookconfigurations), or its selectors exclude this namespace or pod."
-	case kube.GateNotRegistered:
+	case recycle.GateNotRegistered:
 		why = "No mutating webhook for pod creation is registered in the cluster: install the EKS pod identity webhook " +
 			"(on EKS it is part of the control plane; elsewhere, amazon-eks-pod-identity-webhook)."
-	case kube.GateExcluded:
+	case recycle.GateExcluded:
 		why = "The pod identity webhook is registered, but its selectors leave this namespace or these pods out. " +
 			"Change the namespace's labels or the webhook's namespaceSelector/objectSelector."
-	case kube.GateStaleCache:
+	case recycle.GateStaleCache:
 		why = "The webhook still injects what the ServiceAccount said before: its ServiceAccount cache has not caught up. " +
 			"Check the webhook's logs and that it can watch ServiceAccounts."
-	case kube.GateUnreachable:
+	case recycle.GateUnreachable:
 		why = "The API server could not call the webhook. Check that its pods and Service are up."
-	case kube.GatePodIdentity:
-		why = "An EKS Pod Identity association exists for the ServiceAccount; the webhook gives it precedence over IRSA, so " +
-			"no restart gives pods this role. Delete the association (aws eks delete-pod-identity-association) to use IRSA."
+	case recycle.GateSuperseded:
+		why = "The webhook gives that mechanism precedence: neither waiting nor restarting gives pods this role."
 	}
 	detail := fmt.Sprintf("%s is annotated, but a dry-run pod created as the ServiceAccount shows that the pod identity webhook "+
 		"would not give new pods the role's credentials: %s.\n\n%s\n\nNo pod was restarted: replacements would start without "+

@@ -11,7 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 // Every diagnostic that can carry a refused request names the permission
@@ -26,7 +26,7 @@ func TestDeniedDiagnostics(t *testing.T) {
 	rule := "    - apiGroups: [\"\"]\n      resources: [\"pods\"]\n      verbs: [\"list\"]"
 	named := []string{"`list` on `pods` (the core API group) in namespace \"payments\"", rule, "Role in namespace payments", "Least Privilege guide"}
 	ctx := context.Background()
-	gate := &kube.GateError{Cause: kube.GateNotMutated, Found: "nothing injected", Unchecked: []kube.Unchecked{{What: "whether X was not checked", Err: denied}}}
+	gate := &recycle.GateError{Cause: recycle.GateNotMutated, Found: "nothing injected", Unchecked: []recycle.Unchecked{{What: "whether X was not checked", Err: denied}}}
 
 	tests := []struct {
 		name     string
@@ -41,8 +41,8 @@ func TestDeniedDiagnostics(t *testing.T) {
 		{"gate skipped", gateSkipped("ServiceAccount payments/api", fmt.Errorf("dry run: %w", denied)), named, nil},
 		{"gate skipped by a policy", gateSkipped("ServiceAccount payments/api", fmt.Errorf("dry run: %w", admission)),
 			[]string{"irsa-readiness-probe-", "PodSecurity"}, []string{"lacks"}},
-		{"recycling", recycleError("payments", "api", kube.StrategyDelete, fmt.Errorf("delete pod x: %w", denied)), named, nil},
-		{"recycling, while waiting", recycleError("payments", "api", kube.StrategyRollout, &kube.NotDoneError{Pending: []string{"x"}, Err: denied}), named, nil},
+		{"recycling", recycleError("payments", "api", recycle.StrategyDelete, fmt.Errorf("delete pod x: %w", denied)), named, nil},
+		{"recycling, while waiting", recycleError("payments", "api", recycle.StrategyRollout, &recycle.NotDoneError{Pending: []string{"x"}, Err: denied}), named, nil},
 		{"plan dry run", annotationCheckSkipped("ServiceAccount payments/api", denied), named, nil},
 		{"issuer", issuerNotDiscovered("https://k", denied), named, nil},
 		{"webhook check", webhookNotReady("ServiceAccount payments/api", gate), []string{"whether X was not checked", named[0], rule}, nil},

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -175,7 +175,7 @@ func TestFaultAPIServer_killedMidApplyConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	phase("API server ready again, controller-manager restarted")
-	if err := c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB})(nil); err != nil {
+	if err := c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB})(nil); err != nil {
 		t.Fatal(err)
 	}
 	if actions := tf.plannedActions()[resourceAddr]; len(actions) > 1 || (len(actions) == 1 && actions[0] != "update" && actions[0] != "no-op") {
@@ -251,7 +251,7 @@ func TestFaultWebhook_downWithFailurePolicyIgnore(t *testing.T) {
 	if err := c.checkUntouched("api", before)(nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA})(nil); err != nil {
+	if err := c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA})(nil); err != nil {
 		t.Fatal(err)
 	}
 	if saved := tf.savedBinding(); saved.Tainted || !slices.Equal(saved.StalePods, sorted(names(before))) {

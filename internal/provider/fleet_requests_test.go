@@ -14,7 +14,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -117,7 +119,7 @@ func TestAccFleet_readsAreSharedPerNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sa.Annotations[kube.RoleARNAnnotation] = "arn:aws:iam::123456789012:role/changed-by-hand"
+	sa.Annotations[irsa.RoleARNAnnotation] = "arn:aws:iam::123456789012:role/changed-by-hand"
 	if _, err := client.CoreV1().ServiceAccounts(ns).Update(ctx, sa, metav1.UpdateOptions{FieldManager: "kubectl-annotate"}); err != nil {
 		t.Fatal(err)
 	}
@@ -163,8 +165,8 @@ func TestAccBinder_outdatedSnapshotIsReadAgain(t *testing.T) {
 		Lookup: func(context.Context, string, string) (*corev1.ServiceAccount, error) { return outdated.DeepCopy(), nil },
 	}
 	out, err := b.Apply(t.Context(), binding.Spec{
-		Namespace: c.ns, ServiceAccount: "api", ID: "test", Binding: kube.Binding{RoleARN: testRoleA},
-		Restart: binding.Restart{Strategy: kube.StrategyNone},
+		Namespace: c.ns, ServiceAccount: "api", ID: "test", Binding: irsa.Binding{RoleARN: testRoleA},
+		Restart: binding.Restart{Strategy: recycle.StrategyNone},
 	})
 	if err != nil || !out.Annotated {
 		t.Fatalf("outcome %+v, err %v", out, err)
@@ -176,7 +178,7 @@ func TestAccBinder_outdatedSnapshotIsReadAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sa.Annotations[kube.RoleARNAnnotation] != testRoleA || sa.Annotations["team"] != "checkout" {
+	if sa.Annotations[irsa.RoleARNAnnotation] != testRoleA || sa.Annotations["team"] != "checkout" {
 		t.Errorf("annotations %v: want the role applied and the newer team annotation kept", sa.Annotations)
 	}
 }

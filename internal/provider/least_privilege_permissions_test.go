@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
@@ -309,7 +310,7 @@ func permissionFixture(t *testing.T, set rbacSet, row permissionRow) (*testClust
 	if !row.createSA {
 		c.createSA("api")
 		if row.foreignRole {
-			c.annotate("api", kube.RoleARNAnnotation, testRoleC)
+			c.annotate("api", irsa.RoleARNAnnotation, testRoleC)
 		}
 	}
 	switch row.workload {
@@ -330,7 +331,7 @@ func permissionFixture(t *testing.T, set rbacSet, row permissionRow) (*testClust
 		// The outage is confirmed with dry-run pods of an annotated
 		// ServiceAccount of its own.
 		c.createSA("probe")
-		c.annotate("probe", kube.RoleARNAnnotation, testRoleC)
+		c.annotate("probe", irsa.RoleARNAnnotation, testRoleC)
 		if err := testenv.WaitWebhookMutates(t.Context(), c.client, c.ns, "probe", true); err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 // The core flows, each as a user bound to exactly the roles the Least
@@ -31,7 +32,7 @@ func (c *testCluster) checkReleased(name string) func(*terraform.State) error {
 		if err != nil {
 			return fmt.Errorf("the ServiceAccount must survive destroy: %w", err)
 		}
-		for _, key := range kube.BindingAnnotations {
+		for _, key := range irsa.BindingAnnotations {
 			if v, ok := sa.Annotations[key]; ok {
 				return fmt.Errorf("annotation %s=%q left after destroy", key, v)
 			}
@@ -55,7 +56,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 	before := map[string]map[string]corev1.Pod{"api": c.waitPods("api", 2), "agent": c.waitPods("agent", 1), "db": c.waitPods("db", 1)}
 
 	applier := newRBACUser(t)
-	c.grant(applier, loadRBAC(t, rbacPlan, rbacWorkloads, rbacAnnotate, rbacStrategyManifests[kube.StrategyRollout], rbacReadinessCheck,
+	c.grant(applier, loadRBAC(t, rbacPlan, rbacWorkloads, rbacAnnotate, rbacStrategyManifests[recycle.StrategyRollout], rbacReadinessCheck,
 		rbacIssuerDiscovery, rbacWebhookDiagnosis))
 	planner := newRBACUser(t)
 	c.grant(planner, loadRBAC(t, rbacPlan, rbacWorkloads, rbacIssuerDiscovery))
@@ -73,7 +74,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 					statecheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("oidc_issuer"), knownvalue.StringExact(os.Getenv("IRSA_TESTENV_OIDC_ISSUER"))),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 					c.checkReplaced("api", before["api"], 2, testRoleA),
 					c.checkReplaced("agent", before["agent"], 1, testRoleA),
 					c.checkReplaced("db", before["db"], 1, testRoleA),
@@ -96,7 +97,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					delete(sa.Annotations, kube.RoleARNAnnotation)
+					delete(sa.Annotations, irsa.RoleARNAnnotation)
 					if _, err := c.client.CoreV1().ServiceAccounts(c.ns).Update(context.Background(), sa, metav1.UpdateOptions{FieldManager: "helm"}); err != nil {
 						t.Fatal(err)
 					}
@@ -110,7 +111,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(resourceAddr, plancheck.ResourceActionUpdate),
 				}},
-				Check: c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+				Check: c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 			},
 			{
 				// Nothing changed since: the plan-only identity plans nothing.
@@ -120,7 +121,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 			{
 				Config: applier.bindingConfig(c.ns, "api", testRoleB, ""),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 					func(s *terraform.State) error { return c.checkReplaced("api", afterCreate, 2, testRoleB)(s) },
 					checkStalePods(),
 				),
@@ -152,7 +153,7 @@ func leastPrivilegeStrategy(t *testing.T, strategy string, files ...string) {
 			{
 				Config: u.bindingConfig(c.ns, "api", testRoleA, restart),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 					c.checkReplaced("api", before, 2, testRoleA),
 					checkStalePods(),
 					func(*terraform.State) error { afterCreate = c.pods("api"); return nil },
@@ -161,7 +162,7 @@ func leastPrivilegeStrategy(t *testing.T, strategy string, files ...string) {
 			{
 				Config: u.bindingConfig(c.ns, "api", testRoleB, restart),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 					func(s *terraform.State) error { return c.checkReplaced("api", afterCreate, 2, testRoleB)(s) },
 					checkStalePods(),
 				),
@@ -172,24 +173,24 @@ func leastPrivilegeStrategy(t *testing.T, strategy string, files ...string) {
 
 // rbacStrategyManifests is the guide's manifest of each restart strategy;
 // none needs none. TestLeastPrivilege_everyStrategy keeps it complete.
-var rbacStrategyManifests = map[kube.Strategy]string{
-	kube.StrategyRollout: rbacRollout,
-	kube.StrategyEvict:   rbacEvict,
-	kube.StrategyDelete:  rbacDelete,
-	kube.StrategyNone:    "",
+var rbacStrategyManifests = map[recycle.Strategy]string{
+	recycle.StrategyRollout: rbacRollout,
+	recycle.StrategyEvict:   rbacEvict,
+	recycle.StrategyDelete:  rbacDelete,
+	recycle.StrategyNone:    "",
 }
 
 // TestLeastPrivilege_everyStrategy fails when a strategy of the schema has
 // no manifest here, so a new strategy cannot go untested.
 func TestLeastPrivilege_everyStrategy(t *testing.T) {
 	t.Parallel()
-	for _, s := range kube.Strategies {
+	for _, s := range recycle.Strategies {
 		if _, ok := rbacStrategyManifests[s]; !ok {
 			t.Errorf("restart strategy %q has no least-privilege manifest in rbacStrategyManifests", s)
 		}
 	}
-	if len(rbacStrategyManifests) != len(kube.Strategies) {
-		t.Errorf("rbacStrategyManifests has %d strategies, the schema %d", len(rbacStrategyManifests), len(kube.Strategies))
+	if len(rbacStrategyManifests) != len(recycle.Strategies) {
+		t.Errorf("rbacStrategyManifests has %d strategies, the schema %d", len(rbacStrategyManifests), len(recycle.Strategies))
 	}
 }
 
@@ -197,8 +198,8 @@ func TestLeastPrivilege_everyStrategy(t *testing.T) {
 // schema but rollout (TestAccLeastPrivilege_rollout also splits planner and
 // applier) and none (TestAccLeastPrivilege_none needs no workload access).
 func TestAccLeastPrivilege_strategies(t *testing.T) {
-	for _, s := range kube.Strategies {
-		if s == kube.StrategyRollout || s == kube.StrategyNone {
+	for _, s := range recycle.Strategies {
+		if s == recycle.StrategyRollout || s == recycle.StrategyNone {
 			continue
 		}
 		t.Run(string(s), func(t *testing.T) {
@@ -245,7 +246,7 @@ resource "irsa_service_account_binding" "test" {
 					statecheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("oidc_issuer"), knownvalue.StringExact(issuer)),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 					c.checkUntouched("api", before),
 					checkStalePods(names(before)...),
 				),
@@ -253,7 +254,7 @@ resource "irsa_service_account_binding" "test" {
 			{
 				Config: config(testRoleB),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 					c.checkUntouched("api", before),
 				),
 			},
@@ -285,7 +286,7 @@ func TestAccLeastPrivilege_createServiceAccount(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if sa.Annotations[kube.RoleARNAnnotation] != testRoleA {
+				if sa.Annotations[irsa.RoleARNAnnotation] != testRoleA {
 					return fmt.Errorf("annotations = %v", sa.Annotations)
 				}
 				return nil
@@ -300,7 +301,7 @@ func TestAccLeastPrivilege_importThenApply(t *testing.T) {
 	needsEnvironment(t)
 	c := newTestCluster(t)
 	c.createSA("api")
-	c.annotate("api", kube.RoleARNAnnotation, testRoleA)
+	c.annotate("api", irsa.RoleARNAnnotation, testRoleA)
 	u := newRBACUser(t)
 	c.grant(u, loadRBAC(t, rbacPlan, rbacAnnotate, rbacIssuerDiscovery))
 	none := `
@@ -322,8 +323,8 @@ func TestAccLeastPrivilege_importThenApply(t *testing.T) {
 			{
 				Config: u.bindingConfig(c.ns, "api", testRoleB, none),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
-					c.checkSoleOwner("api", kube.RoleARNAnnotation),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
+					c.checkSoleOwner("api", irsa.RoleARNAnnotation),
 				),
 			},
 		},

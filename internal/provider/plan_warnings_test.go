@@ -10,7 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 )
 
 // terraform-plugin-testing cannot see warnings, and a plan's warnings are
@@ -186,7 +186,7 @@ func TestPlanWarnings(t *testing.T) {
 	t.Run("an annotation another manager owns is a warning at plan", func(t *testing.T) {
 		c := newTestCluster(t)
 		c.createSA("api")
-		c.annotate("api", kube.RoleARNAnnotation, testRoleC)
+		c.annotate("api", irsa.RoleARNAnnotation, testRoleC)
 		diags := p.plan(bindingAttrs(c.ns, "api", testRoleA), nil)
 		expectDiagnostic(t, diags, tfprotov6.DiagnosticSeverityWarning, "Service Account Annotation Owned by Another Manager",
 			"Apply will fail unless this is resolved", `"kubectl-annotate"`, testRoleC)

@@ -22,7 +22,9 @@ import (
 	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 var (
@@ -41,7 +43,7 @@ const (
 	// an import's.
 	importingKey = "importing"
 	// bindingIDKey keeps, in private state, the ID this binding writes to
-	// kube.HolderAnnotation.
+	// irsa.HolderAnnotation.
 	bindingIDKey = "binding_id"
 	// adoptKey marks an imported binding that has not yet taken the
 	// annotations over from the managers that set them.
@@ -226,7 +228,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	resp.Diagnostics.Append(diags...)
 	importing := len(marker) > 0
 	if importing {
-		if sa.Annotations[kube.RoleARNAnnotation] == "" {
+		if sa.Annotations[irsa.RoleARNAnnotation] == "" {
 			resp.Diagnostics.Append(nothingToImport(ns, name))
 			return
 		}
@@ -253,7 +255,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 			resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
 			return
 		}
-		state.StalePods = stalePodsValue(kube.Stale(pods, desired.binding().Expectation(binding.AnnotatedAt(sa, r.data.fieldManager))))
+		state.StalePods = stalePodsValue(recycle.Stale(pods, desired.binding().Expectation(binding.AnnotatedAt(sa, r.data.fieldManager))))
 	}
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)
@@ -297,13 +299,13 @@ func refreshFromServiceAccount(state *serviceAccountBindingModel, sa *corev1.Ser
 		v, ok := sa.Annotations[key]
 		return v, ok
 	}
-	if v, ok := value(kube.RoleARNAnnotation); ok {
+	if v, ok := value(irsa.RoleARNAnnotation); ok {
 		state.RoleARN = types.StringValue(v)
 	} else {
 		state.RoleARN = types.StringNull()
 	}
 	if importing || !state.Audience.IsNull() {
-		if v, ok := value(kube.AudienceAnnotation); ok {
+		if v, ok := value(irsa.AudienceAnnotation); ok {
 			state.Audience = types.StringValue(v)
 		} else {
 			state.Audience = types.StringNull()
@@ -311,7 +313,7 @@ func refreshFromServiceAccount(state *serviceAccountBindingModel, sa *corev1.Ser
 	}
 	if importing || !state.STSRegionalEndpoints.IsNull() {
 		state.STSRegionalEndpoints = types.BoolNull()
-		if v, ok := value(kube.STSRegionalEndpointsAnnotation); ok {
+		if v, ok := value(irsa.STSRegionalEndpointsAnnotation); ok {
 			if b, err := strconv.ParseBool(v); err == nil {
 				state.STSRegionalEndpoints = types.BoolValue(b)
 			}
@@ -319,7 +321,7 @@ func refreshFromServiceAccount(state *serviceAccountBindingModel, sa *corev1.Ser
 	}
 	if importing || !state.TokenExpiration.IsNull() {
 		state.TokenExpiration = types.Int64Null()
-		if v, ok := value(kube.TokenExpirationAnnotation); ok {
+		if v, ok := value(irsa.TokenExpirationAnnotation); ok {
 			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 				state.TokenExpiration = types.Int64Value(n)
 			}
@@ -370,7 +372,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	sas := conn.ServiceAccounts()
+	sas := irsa.ServiceAccounts{Conn: conn}
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	defer r.data.reads.Forget(ns, name)
 	object := "ServiceAccount " + ns + "/" + name
@@ -381,7 +383,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 			// A create_before_destroy replacement holds it: deleting it
 			// would pull it from under the new binding's pods.
 			_, err := sas.Release(ctx, ns, name, holder)
-			var heldElsewhere *kube.HeldElsewhereError
+			var heldElsewhere *irsa.HeldElsewhereError
 			if err != nil && !errors.As(err, &heldElsewhere) {
 				resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
 				return
@@ -397,7 +399,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 		resp.Diagnostics.Append(diags...)
 		err := sas.Delete(ctx, ns, name, uid)
 		switch {
-		case errors.Is(err, kube.ErrReplaced):
+		case errors.Is(err, irsa.ErrReplaced):
 			resp.Diagnostics.AddWarning("Service Account Not Deleted",
 				fmt.Sprintf("The binding created %s, but the ServiceAccount by that name now is another one (someone deleted "+
 					"and re-created it), so the binding leaves it alone.", object))
@@ -416,13 +418,13 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 			return
 		}
 		if current != nil {
-			if holders := kube.Holders(current); len(holders) > 0 {
+			if holders := irsa.Holders(current); len(holders) > 0 {
 				holder = holders[0]
 			}
 		}
 	}
 	sa, err := sas.Release(ctx, ns, name, holder)
-	var heldElsewhere *kube.HeldElsewhereError
+	var heldElsewhere *irsa.HeldElsewhereError
 	if errors.As(err, &heldElsewhere) {
 		resp.Diagnostics.AddWarning("Service Account Held by Another Binding",
 			fmt.Sprintf("%s is held by binding %s (a create_before_destroy replacement, another configuration that asked "+
@@ -439,10 +441,10 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	}
 	spec, diags := state.spec(ctx)
 	resp.Diagnostics.Append(diags...)
-	if v, ok := sa.Annotations[kube.RoleARNAnnotation]; !ok && spec.OnDestroy {
+	if v, ok := sa.Annotations[irsa.RoleARNAnnotation]; !ok && spec.OnDestroy {
 		// Pods still hold the role until they are re-created.
 		binder := binding.Binder{Conn: conn}
-		res, _, err := binder.Recycle(ctx, spec.Spec, kube.Expectation{})
+		res, _, err := binder.Recycle(ctx, spec.Spec, irsa.Expectation{})
 		if len(res.Plan.LeftAlone) > 0 {
 			resp.Diagnostics.Append(podsLeftAlone(object, "", spec.Restart.Strategy, res.Plan.LeftAlone))
 		}
@@ -450,7 +452,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 			resp.Diagnostics.Append(recycleError(ns, name, spec.Restart.Strategy, err))
 		}
 	} else if ok {
-		owners := kube.AnnotationOwners(sa, r.data.fieldManager)[kube.RoleARNAnnotation]
+		owners := irsa.AnnotationOwners(sa, r.data.fieldManager)[irsa.RoleARNAnnotation]
 		who := "no field manager (it was set without managed fields)"
 		if len(owners) > 0 {
 			who = strings.Join(quote(owners), ", ")
@@ -458,7 +460,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 		resp.Diagnostics.AddWarning("Role Annotation Still Set by Another Manager",
 			fmt.Sprintf("The binding released its annotations on %s, but %s is still %q, managed by %s, so pods of "+
 				"the ServiceAccount keep getting that role. Remove it with the tool that set it if that is not intended.",
-				object, kube.RoleARNAnnotation, v, who))
+				object, irsa.RoleARNAnnotation, v, who))
 	}
 }
 
@@ -466,7 +468,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 // annotations it manages that still have the imported values, so that
 // releasing them removes them. One changed since the import is someone
 // else's now and stays.
-func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBindingModel) (*corev1.ServiceAccount, error) {
+func adopt(ctx context.Context, sas irsa.ServiceAccounts, state serviceAccountBindingModel) (*corev1.ServiceAccount, error) {
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	sa, err := sas.Get(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
@@ -490,15 +492,15 @@ func adopt(ctx context.Context, sas kube.ServiceAccounts, state serviceAccountBi
 // otherHolders lists the bindings other than id that hold the
 // ServiceAccount; none when it cannot be read (the delete that follows
 // reports that).
-func (r *serviceAccountBindingResource) otherHolders(ctx context.Context, sas kube.ServiceAccounts, ns, name, id string) []string {
+func (r *serviceAccountBindingResource) otherHolders(ctx context.Context, sas irsa.ServiceAccounts, ns, name, id string) []string {
 	sa, err := sas.Get(ctx, ns, name)
 	if err != nil {
 		return nil
 	}
-	return slices.DeleteFunc(kube.Holders(sa), func(h string) bool { return h == id })
+	return slices.DeleteFunc(irsa.Holders(sa), func(h string) bool { return h == id })
 }
 
-// bindingID is the ID this binding writes to kube.HolderAnnotation; empty
+// bindingID is the ID this binding writes to irsa.HolderAnnotation; empty
 // before its first apply.
 func bindingID(ctx context.Context, private privateState) (string, diag.Diagnostics) {
 	raw, diags := private.GetKey(ctx, bindingIDKey)

@@ -9,7 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 )
 
 // One binding per ServiceAccount: a second one with other annotations fails
@@ -22,7 +22,7 @@ func (c *testCluster) checkHolders(name string, n int) resource.TestCheckFunc {
 		if err != nil {
 			return err
 		}
-		if got := kube.Holders(sa); len(got) != n {
+		if got := irsa.Holders(sa); len(got) != n {
 			return fmt.Errorf("holders %v, want %d", got, n)
 		}
 		return nil
@@ -79,7 +79,7 @@ func TestAccServiceAccountBinding_createBeforeDestroyKeepsTheAnnotation(t *testi
 				Config: config,
 				Taint:  []string{resourceAddr},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 					c.checkHolders("api", 1),
 				),
 			},
@@ -121,7 +121,7 @@ func TestAccServiceAccountBinding_createBeforeDestroyKeepsACreatedServiceAccount
 					if err != nil {
 						return fmt.Errorf("the replacement's ServiceAccount was deleted: %w", err)
 					}
-					if string(sa.UID) != created || sa.Annotations[kube.RoleARNAnnotation] != testRoleA {
+					if string(sa.UID) != created || sa.Annotations[irsa.RoleARNAnnotation] != testRoleA {
 						return fmt.Errorf("ServiceAccount %s with annotations %v, want %s annotated", sa.UID, sa.Annotations, created)
 					}
 					return nil
@@ -149,7 +149,7 @@ func TestAccServiceAccountBinding_twoStates(t *testing.T) {
 	if code == 0 || !strings.Contains(out, "Service Account Already Bound") {
 		t.Fatalf("a second binding with another role: exit %d, want the conflict:\n%s", code, out)
 	}
-	if err := c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA})(nil); err != nil {
+	if err := c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA})(nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -163,7 +163,7 @@ func TestAccServiceAccountBinding_twoStates(t *testing.T) {
 	if code, out := same.run("destroy", "-auto-approve", "-input=false", "-no-color"); code != 0 {
 		t.Fatalf("destroy of the second binding exited %d:\n%s", code, out)
 	}
-	if err := c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA})(nil); err != nil {
+	if err := c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA})(nil); err != nil {
 		t.Fatalf("destroying the second binding stripped the first one's: %v", err)
 	}
 	if code, out := first.run("plan", "-detailed-exitcode", "-input=false", "-no-color"); code != 0 {

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 )
 
 // Ctrl-C in the middle of recycling: terraform stops, the binding is saved
@@ -78,7 +78,7 @@ func TestAccServiceAccountBinding_interruptedApplyConverges(t *testing.T) {
 	if res := state.Values.RootModule.Resources; len(res) != 1 || res[0].Address != resourceAddr || res[0].Tainted {
 		t.Fatalf("state after the interrupt: %+v, want %s saved and untainted", res, resourceAddr)
 	}
-	if err := c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA})(nil); err != nil {
+	if err := c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA})(nil); err != nil {
 		t.Fatal(err)
 	}
 

@@ -13,7 +13,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 // ModifyPlan checks the cluster during plan, so that what a plan can see
@@ -93,15 +94,15 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			resp.Diagnostics.Append(serviceAccountHeld(held, desired))
 			return
 		}
-		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 && kube.PredictConflicts(sa, desired, r.data.fieldManager) != nil {
+		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 && irsa.PredictConflicts(sa, desired, r.data.fieldManager) != nil {
 			// managedFields predict a conflict with another field
 			// manager; a dry-run apply confirms it, changing nothing. (No
 			// dry run per binding otherwise: at fleet scale that is a
 			// request per binding for nothing.) A conflict is a warning
 			// here, not an error: the plan must still show the drift (exit
 			// code 2 for drift detection); the apply is what fails.
-			_, err := conn.ServiceAccounts().Apply(ctx, ns, name, desired, kube.ApplyOptions{DryRun: true})
-			var ce *kube.ConflictError
+			_, err := (irsa.ServiceAccounts{Conn: conn}).Apply(ctx, ns, name, desired, irsa.ApplyOptions{DryRun: true})
+			var ce *irsa.ConflictError
 			switch {
 			case errors.As(err, &ce):
 				d := annotationConflict(ce)
@@ -120,9 +121,9 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	resp.Diagnostics.Append(diags...)
 	// Pods are judged against the planned annotations, not applied yet: on
 	// a role change, pods with the old one are what apply recycles.
-	recycle, err := conn.Pods().Plan(ctx, kube.RecycleOptions{
+	recycling, err := (recycle.Engine{Conn: conn}).Plan(ctx, recycle.RecycleOptions{
 		Namespace: ns, ServiceAccount: name, Selector: settings.Selector,
-		Expectation: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
+		Credentials: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
 		ListPods: func(ctx context.Context) ([]corev1.Pod, error) {
 			return r.data.reads.Pods(ctx, ns, name, settings.Selector)
 		},
@@ -131,14 +132,14 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		resp.Diagnostics.Append(kubeAPIError(ctx, "Plan Pod Recycling", object, r.data.kubeHost, err))
 		return
 	}
-	if !recycle.Empty() {
+	if !recycling.Empty() {
 		resp.Diagnostics.AddWarning("Apply Will Recycle Pods",
 			fmt.Sprintf("Pods of %s do not carry the credentials of %s. With restart strategy %q, apply will, once the "+
 				"pod identity webhook shows in a dry run that new pods get the role (nothing is touched otherwise):\n%s"+
 				"Apply decides on a fresh look at the cluster and touches nothing else.",
-				object, plan.RoleARN.ValueString(), settings.Strategy, recycle.Summary()))
+				object, plan.RoleARN.ValueString(), settings.Strategy, recycling.Summary()))
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
-	} else if len(recycle.LeftAlone) > 0 {
-		resp.Diagnostics.Append(podsLeftAlone(object, plan.RoleARN.ValueString(), settings.Strategy, recycle.LeftAlone))
+	} else if len(recycling.LeftAlone) > 0 {
+		resp.Diagnostics.Append(podsLeftAlone(object, plan.RoleARN.ValueString(), settings.Strategy, recycling.LeftAlone))
 	}
 }

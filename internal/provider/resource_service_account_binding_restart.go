@@ -14,8 +14,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 // restartModel is the restart block; null means every default.
@@ -38,8 +40,8 @@ type bindingSpec struct {
 	OnDestroy bool
 }
 
-var strategyDescriptions = map[kube.Strategy]string{
-	kube.StrategyRollout: "restart each Deployment, StatefulSet and DaemonSet whose pods are all stale, as " +
+var strategyDescriptions = map[recycle.Strategy]string{
+	recycle.StrategyRollout: "restart each Deployment, StatefulSet and DaemonSet whose pods are all stale, as " +
 		"`kubectl rollout restart` does (respecting maxSurge/maxUnavailable), and wait as `kubectl rollout status` does " +
 		"(a Deployment past its progress deadline fails at once). Where a restart would touch pods that need none (a " +
 		"workload with some credentialed pods, or more pods than `pod_selector` shows), where the controller would not " +
@@ -47,17 +49,17 @@ var strategyDescriptions = map[kube.Strategy]string{
 		"are deleted one at a time instead (a StatefulSet's from the highest ordinal down), each replacement Ready and " +
 		"credentialed before the next goes. Bare pods, Job pods, pods of paused Deployments, pods below a StatefulSet's " +
 		"`partition`, and pods of controllers the provider does not know are left alone and named in a warning",
-	kube.StrategyEvict: "evict each stale pod of a controller through the Eviction API, respecting PodDisruptionBudgets " +
+	recycle.StrategyEvict: "evict each stale pod of a controller through the Eviction API, respecting PodDisruptionBudgets " +
 		"(retried while a budget blocks it, as `kubectl drain` does); bare pods are left alone",
-	kube.StrategyDelete: "delete every stale pod at once, as the AWS guide does. **Destructive for bare pods and Job pods**: " +
+	recycle.StrategyDelete: "delete every stale pod at once, as the AWS guide does. **Destructive for bare pods and Job pods**: " +
 		"nothing re-creates a bare pod",
-	kube.StrategyNone: "annotate only; plan and apply warn which pods stay without credentials",
+	recycle.StrategyNone: "annotate only; plan and apply warn which pods stay without credentials",
 }
 
 func restartSchema() schema.SingleNestedAttribute {
 	var names []string
 	var desc strings.Builder
-	for _, s := range kube.Strategies {
+	for _, s := range recycle.Strategies {
 		names = append(names, string(s))
 		fmt.Fprintf(&desc, "\n  - `%s`: %s.", s, strategyDescriptions[s])
 	}
@@ -70,7 +72,7 @@ func restartSchema() schema.SingleNestedAttribute {
 				MarkdownDescription: "How stale pods are replaced. Default `rollout`." + desc.String(),
 				Optional:            true,
 				Computed:            true,
-				Default:             stringdefault.StaticString(string(kube.StrategyRollout)),
+				Default:             stringdefault.StaticString(string(recycle.StrategyRollout)),
 				Validators:          []validator.String{stringvalidator.OneOf(names...)},
 			},
 			"pod_selector": schema.StringAttribute{
@@ -114,14 +116,14 @@ func stalePodsSchema() schema.ListNestedAttribute {
 }
 
 func (m serviceAccountBindingModel) restart(ctx context.Context) (restartSettings, diag.Diagnostics) {
-	s := restartSettings{Restart: binding.Restart{Strategy: kube.StrategyRollout, Wait: true}}
+	s := restartSettings{Restart: binding.Restart{Strategy: recycle.StrategyRollout, Wait: true}}
 	if m.Restart.IsNull() || m.Restart.IsUnknown() {
 		return s, nil
 	}
 	var r restartModel
 	diags := m.Restart.As(ctx, &r, basetypes.ObjectAsOptions{})
 	if !r.Strategy.IsNull() {
-		s.Strategy = kube.Strategy(r.Strategy.ValueString())
+		s.Strategy = recycle.Strategy(r.Strategy.ValueString())
 	}
 	s.Selector = r.PodSelector.ValueString()
 	if !r.Wait.IsNull() {
@@ -144,7 +146,7 @@ func (m serviceAccountBindingModel) spec(ctx context.Context) (bindingSpec, diag
 	}, diags
 }
 
-func stalePodsValue(stale []kube.StalePod) types.List {
+func stalePodsValue(stale []recycle.StalePod) types.List {
 	elemType := types.ObjectType{AttrTypes: stalePodAttrTypes}
 	elems := make([]attr.Value, 0, len(stale))
 	for _, s := range stale {
@@ -159,7 +161,7 @@ func unknownStalePods() types.List {
 	return types.ListUnknown(types.ObjectType{AttrTypes: stalePodAttrTypes})
 }
 
-func leftAloneList(l []kube.LeftAlone) string {
+func leftAloneList(l []recycle.LeftAlone) string {
 	var b strings.Builder
 	for _, p := range l {
 		fmt.Fprintf(&b, "  - %s: %s\n", p.Pod, p.Reason)

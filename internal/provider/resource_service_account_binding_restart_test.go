@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -144,7 +144,7 @@ func TestAccServiceAccountBinding_restartNone(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					c.checkUntouched("api", before["api"]),
 					c.checkUntouched("agent", before["agent"]),
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 					checkStalePods(append(names(before["api"]), onlyPod(before["agent"]), "bare", onlyPod(before["batch"]))...),
 				),
 			},
@@ -305,7 +305,7 @@ func TestAccServiceAccountBinding_webhookRace(t *testing.T) {
 func TestAccServiceAccountBinding_importThenRoleChangeRecycles(t *testing.T) {
 	c := newTestCluster(t)
 	c.createSA("api")
-	c.annotate("api", kube.RoleARNAnnotation, testRoleA)
+	c.annotate("api", irsa.RoleARNAnnotation, testRoleA)
 	c.createDeployment("api", "api", 2)
 	before := c.waitPods("api", 2)
 	for _, p := range before {
@@ -328,7 +328,7 @@ func TestAccServiceAccountBinding_importThenRoleChangeRecycles(t *testing.T) {
 				Config: bindingConfig(c.ns, "api", testRoleB, ""),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					c.checkReplaced("api", before, 2, testRoleB),
-					c.checkSoleOwner("api", kube.RoleARNAnnotation),
+					c.checkSoleOwner("api", irsa.RoleARNAnnotation),
 				),
 			},
 		},

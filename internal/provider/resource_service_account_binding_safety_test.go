@@ -21,7 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -298,7 +298,7 @@ func TestAccServiceAccountBinding_blockedRecycleConvergesInPlace(t *testing.T) {
 				ExpectNonEmptyPlan: true,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					c.checkUntouched("api", before),
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 					checkStalePods(names(before)...),
 				),
 			},
@@ -362,7 +362,7 @@ func TestAccServiceAccountBinding_gateStopsWithoutWebhook(t *testing.T) {
 				ExpectNonEmptyPlan: true,
 				Check: resource.ComposeAggregateTestCheckFunc(
 					func(s *terraform.State) error { return c.checkUntouched("api", bound)(s) },
-					c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 					func(s *terraform.State) error { return checkStalePods(names(bound)...)(s) },
 				),
 			},

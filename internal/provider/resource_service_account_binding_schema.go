@@ -18,7 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/iamarn"
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 )
 
 // serviceAccountBindingModel is the resource's state and plan.
@@ -40,8 +40,8 @@ type serviceAccountBindingModel struct {
 }
 
 // binding is the desired annotations of the model.
-func (m serviceAccountBindingModel) binding() kube.Binding {
-	b := kube.Binding{RoleARN: m.RoleARN.ValueString()}
+func (m serviceAccountBindingModel) binding() irsa.Binding {
+	b := irsa.Binding{RoleARN: m.RoleARN.ValueString()}
 	if !m.Audience.IsNull() {
 		b.Audience = m.Audience.ValueStringPointer()
 	}
@@ -64,7 +64,7 @@ var (
 func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		Version: 0,
-		MarkdownDescription: "Binds an IAM role to a Kubernetes ServiceAccount (IRSA): sets the `" + kube.RoleARNAnnotation +
+		MarkdownDescription: "Binds an IAM role to a Kubernetes ServiceAccount (IRSA): sets the `" + irsa.RoleARNAnnotation +
 			"` annotation and its companions with server-side apply, as the provider's own field manager, leaving every " +
 			"other annotation and label of the ServiceAccount as it is.\n\n" +
 			"The webhook only mutates pods when they are created, so after annotating, the binding recycles the pods " +
@@ -102,7 +102,7 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			"role_arn": schema.StringAttribute{
 				MarkdownDescription: "ARN of the IAM role pods of the ServiceAccount assume, `" + iamarn.Shape + "`. " +
 					"Role paths and every partition (`aws`, `aws-cn`, `aws-us-gov`, `aws-iso*`) are accepted. Sets `" +
-					kube.RoleARNAnnotation + "`.",
+					irsa.RoleARNAnnotation + "`.",
 				Required:   true,
 				Validators: []validator.String{roleARNValidator{}},
 			},
@@ -120,21 +120,21 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 			},
 			"audience": schema.StringAttribute{
-				MarkdownDescription: "Audience of the projected token, `" + kube.AudienceAnnotation + "`. " +
+				MarkdownDescription: "Audience of the projected token, `" + irsa.AudienceAnnotation + "`. " +
 					"Unset, the webhook's default applies (`sts.amazonaws.com` on EKS).",
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
 			},
 			"sts_regional_endpoints": schema.BoolAttribute{
 				MarkdownDescription: "Whether pods use the regional STS endpoint (`AWS_STS_REGIONAL_ENDPOINTS=regional`), `" +
-					kube.STSRegionalEndpointsAnnotation + "`.",
+					irsa.STSRegionalEndpointsAnnotation + "`.",
 				Optional: true,
 			},
 			"token_expiration": schema.Int64Attribute{
 				MarkdownDescription: fmt.Sprintf("Lifetime of the projected token in seconds, `%s`. Between %d and %d "+
 					"(2^32), the range the API server accepts in a pod; EKS issues tokens for at most %d seconds and "+
 					"shortens longer ones, so a longer value is a warning. Unset, the webhook's default applies (86400).",
-					kube.TokenExpirationAnnotation, minTokenExpiration, int64(maxTokenExpiration), eksTokenExpiration),
+					irsa.TokenExpirationAnnotation, minTokenExpiration, int64(maxTokenExpiration), eksTokenExpiration),
 				Optional:   true,
 				Validators: []validator.Int64{tokenExpirationValidator{}},
 			},

@@ -19,7 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 )
 
 const resourceAddr = "irsa_service_account_binding.test"
@@ -33,7 +33,7 @@ func (c *testCluster) checkAnnotations(name string, want map[string]string) reso
 		if err != nil {
 			return err
 		}
-		for _, key := range kube.BindingAnnotations {
+		for _, key := range irsa.BindingAnnotations {
 			got, ok := sa.Annotations[key]
 			w, wantOK := want[key]
 			if ok != wantOK || got != w {
@@ -43,10 +43,10 @@ func (c *testCluster) checkAnnotations(name string, want map[string]string) reso
 		if sa.Annotations["team"] != "payments" || sa.Labels["app.kubernetes.io/name"] != name {
 			return fmt.Errorf("unrelated metadata changed: annotations %v labels %v", sa.Annotations, sa.Labels)
 		}
-		owned := kube.OwnedBy(sa, DefaultFieldManager)
+		owned := irsa.OwnedBy(sa, DefaultFieldManager)
 		for key := range want {
 			if !slices.Contains(owned, key) {
-				return fmt.Errorf("%s is not owned by %s (owners %v)", key, DefaultFieldManager, kube.AnnotationOwners(sa, ""))
+				return fmt.Errorf("%s is not owned by %s (owners %v)", key, DefaultFieldManager, irsa.AnnotationOwners(sa, ""))
 			}
 		}
 		return nil
@@ -69,7 +69,7 @@ func TestAccServiceAccountBinding_lifecycle(t *testing.T) {
 			if err != nil {
 				return fmt.Errorf("the ServiceAccount must survive destroy: %w", err)
 			}
-			for _, key := range kube.BindingAnnotations {
+			for _, key := range irsa.BindingAnnotations {
 				if v, ok := sa.Annotations[key]; ok {
 					return fmt.Errorf("annotation %s=%q left after destroy", key, v)
 				}
@@ -88,7 +88,7 @@ func TestAccServiceAccountBinding_lifecycle(t *testing.T) {
 					statecheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("service_account_created"), knownvalue.Bool(false)),
 					statecheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("audience"), knownvalue.Null()),
 				},
-				Check: c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+				Check: c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 			},
 			{
 				ResourceName:      resourceAddr,
@@ -102,11 +102,11 @@ func TestAccServiceAccountBinding_lifecycle(t *testing.T) {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(resourceAddr, plancheck.ResourceActionUpdate),
 				}},
-				Check: c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+				Check: c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 			},
 			{
 				// Someone runs kubectl annotate --overwrite: the next plan shows it.
-				PreConfig:          func() { c.annotate("api", kube.RoleARNAnnotation, testRoleC) },
+				PreConfig:          func() { c.annotate("api", irsa.RoleARNAnnotation, testRoleC) },
 				Config:             bindingConfig(c.ns, "api", testRoleB, ""),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
@@ -120,27 +120,27 @@ func TestAccServiceAccountBinding_lifecycle(t *testing.T) {
 			{
 				PreConfig: func() {
 					sa, err := c.getSA("api")
-					if err != nil || sa.Annotations[kube.RoleARNAnnotation] != testRoleC {
+					if err != nil || sa.Annotations[irsa.RoleARNAnnotation] != testRoleC {
 						t.Fatalf("a failed conflict changed the annotation: %v %v", sa.Annotations, err)
 					}
 				},
 				Config: bindingConfig(c.ns, "api", testRoleB, "  force_conflicts = true"),
-				Check:  c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+				Check:  c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 			},
 			{
 				Config: bindingConfig(c.ns, "api", testRoleB, optional),
 				Check: c.checkAnnotations("api", map[string]string{
-					kube.RoleARNAnnotation:              testRoleB,
-					kube.AudienceAnnotation:             "sts.amazonaws.com",
-					kube.STSRegionalEndpointsAnnotation: "true",
-					kube.TokenExpirationAnnotation:      "3600",
+					irsa.RoleARNAnnotation:              testRoleB,
+					irsa.AudienceAnnotation:             "sts.amazonaws.com",
+					irsa.STSRegionalEndpointsAnnotation: "true",
+					irsa.TokenExpirationAnnotation:      "3600",
 				}),
 			},
 			{
 				// Someone removes an optional annotation: drift.
 				PreConfig: func() {
 					sa, _ := c.getSA("api")
-					delete(sa.Annotations, kube.TokenExpirationAnnotation)
+					delete(sa.Annotations, irsa.TokenExpirationAnnotation)
 					if _, err := c.client.CoreV1().ServiceAccounts(c.ns).Update(context.Background(), sa, metav1.UpdateOptions{FieldManager: "kubectl-annotate"}); err != nil {
 						t.Fatal(err)
 					}
@@ -156,7 +156,7 @@ func TestAccServiceAccountBinding_lifecycle(t *testing.T) {
 			},
 			{
 				Config: bindingConfig(c.ns, "api", testRoleB, ""),
-				Check:  c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleB}),
+				Check:  c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleB}),
 			},
 			{
 				// An unrelated annotation changing is not drift.
@@ -173,8 +173,8 @@ func TestAccServiceAccountBinding_lifecycle(t *testing.T) {
 func TestAccServiceAccountBinding_importBlock(t *testing.T) {
 	c := newTestCluster(t)
 	c.createSA("worker")
-	c.annotate("worker", kube.RoleARNAnnotation, testRoleA)
-	c.annotate("worker", kube.TokenExpirationAnnotation, "7200")
+	c.annotate("worker", irsa.RoleARNAnnotation, testRoleA)
+	c.annotate("worker", irsa.TokenExpirationAnnotation, "7200")
 	config := bindingConfig(c.ns, "worker", testRoleA, "  token_expiration = 7200")
 	resource.ParallelTest(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
@@ -242,7 +242,7 @@ func TestAccServiceAccountBinding_createServiceAccount(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					if sa.Annotations[kube.RoleARNAnnotation] != testRoleA {
+					if sa.Annotations[irsa.RoleARNAnnotation] != testRoleA {
 						return fmt.Errorf("annotations = %v", sa.Annotations)
 					}
 					return nil
@@ -442,7 +442,7 @@ func TestAccServiceAccountBinding_roleAnnotationRemovedOutOfBand(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					delete(sa.Annotations, kube.RoleARNAnnotation)
+					delete(sa.Annotations, irsa.RoleARNAnnotation)
 					if _, err := c.client.CoreV1().ServiceAccounts(c.ns).Update(context.Background(), sa, metav1.UpdateOptions{FieldManager: "helm"}); err != nil {
 						t.Fatal(err)
 					}
@@ -452,7 +452,7 @@ func TestAccServiceAccountBinding_roleAnnotationRemovedOutOfBand(t *testing.T) {
 					plancheck.ExpectResourceAction(resourceAddr, plancheck.ResourceActionUpdate),
 					plancheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("role_arn"), knownvalue.StringExact(testRoleA)),
 				}},
-				Check: c.checkAnnotations("api", map[string]string{kube.RoleARNAnnotation: testRoleA}),
+				Check: c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: testRoleA}),
 			},
 		},
 	})
@@ -480,7 +480,7 @@ resource "irsa_service_account_binding" "test" {
 				if err != nil {
 					return err
 				}
-				if owners := kube.AnnotationOwners(sa, "")[kube.RoleARNAnnotation]; !slices.Equal(owners, []string{"platform-team"}) {
+				if owners := irsa.AnnotationOwners(sa, "")[irsa.RoleARNAnnotation]; !slices.Equal(owners, []string{"platform-team"}) {
 					return fmt.Errorf("role-arn owners = %v, want [platform-team]", owners)
 				}
 				return nil

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
@@ -27,7 +28,7 @@ func TestServiceAccounts_neverTouchAnotherIncarnation(t *testing.T) {
 		t.Skip("needs the local environment: set TF_ACC=1 (make test does)")
 	}
 	c := newTestCluster(t)
-	sas := kube.Conn{Client: c.client, FieldManager: "irsa-test"}.ServiceAccounts()
+	sas := irsa.ServiceAccounts{Conn: kube.Conn{Client: c.client, FieldManager: "irsa-test"}}
 	c.createSA("api")
 	old, err := c.getSA("api")
 	if err != nil {
@@ -37,7 +38,7 @@ func TestServiceAccounts_neverTouchAnotherIncarnation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err = sas.Apply(t.Context(), c.ns, "api", map[string]string{kube.RoleARNAnnotation: testRoleA}, kube.ApplyOptions{UID: old.UID})
+	_, err = sas.Apply(t.Context(), c.ns, "api", map[string]string{irsa.RoleARNAnnotation: testRoleA}, irsa.ApplyOptions{UID: old.UID})
 	if !apierrors.IsNotFound(err) {
 		t.Fatalf("apply to a deleted ServiceAccount: err = %v, want NotFound", err)
 	}
@@ -46,7 +47,7 @@ func TestServiceAccounts_neverTouchAnotherIncarnation(t *testing.T) {
 	}
 
 	c.createSA("api")
-	if err := sas.Delete(t.Context(), c.ns, "api", old.UID); !errors.Is(err, kube.ErrReplaced) {
+	if err := sas.Delete(t.Context(), c.ns, "api", old.UID); !errors.Is(err, irsa.ErrReplaced) {
 		t.Fatalf("delete of a re-created ServiceAccount: err = %v, want ErrReplaced", err)
 	}
 	if _, err := c.getSA("api"); err != nil {
@@ -81,7 +82,7 @@ func TestAccServiceAccountBinding_destroyLeavesARecreatedServiceAccount(t *testi
 						t.Fatal(err)
 					}
 					c.createSA("api")
-					c.annotate("api", kube.RoleARNAnnotation, testRoleA)
+					c.annotate("api", irsa.RoleARNAnnotation, testRoleA)
 					var err error
 					if recreated, err = c.getSA("api"); err != nil {
 						t.Fatal(err)
@@ -100,7 +101,7 @@ func (c *testCluster) checkSoleOwner(name, key string) resource.TestCheckFunc {
 		if err != nil {
 			return err
 		}
-		if owners := kube.AnnotationOwners(sa, "")[key]; len(owners) != 1 || owners[0] != DefaultFieldManager {
+		if owners := irsa.AnnotationOwners(sa, "")[key]; len(owners) != 1 || owners[0] != DefaultFieldManager {
 			return fmt.Errorf("%s is owned by %v, want %s alone", key, owners, DefaultFieldManager)
 		}
 		return nil
@@ -112,7 +113,7 @@ func (c *testCluster) checkSoleOwner(name, key string) resource.TestCheckFunc {
 func TestAccServiceAccountBinding_importThenDestroyRemovesTheAnnotation(t *testing.T) {
 	c := newTestCluster(t)
 	c.createSA("api")
-	c.annotate("api", kube.RoleARNAnnotation, testRoleA)
+	c.annotate("api", irsa.RoleARNAnnotation, testRoleA)
 	resource.ParallelTest(t, resource.TestCase{
 		PreCheck:                 func() { testAccPreCheck(t) },
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

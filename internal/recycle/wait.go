@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // target is something a recycle touched and waits for: a restarted
@@ -51,9 +53,9 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
 		pending = pending[:0]
 		unreachable = nil
-		pods, err := r.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
+		pods, err := kube.PodsOf(ctx, r.Client, o.Namespace, o.ServiceAccount, o.Selector)
 		if err != nil {
-			if IsTransient(err) {
+			if kube.IsTransient(err) {
 				pending = append(pending, "listing pods: "+err.Error())
 				unreachable = err
 				return false, nil
@@ -75,7 +77,7 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 				switch {
 				case errors.As(err, &failed):
 					return false, err
-				case err != nil && IsTransient(err):
+				case err != nil && kube.IsTransient(err):
 					pending = append(pending, fmt.Sprintf("%s: %v", t.workload, err))
 					unreachable = err
 				case err != nil:
@@ -102,7 +104,7 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 				if r.owners.Before[pod.UID] {
 					continue // not a replacement: the rollout status covers it
 				}
-				v := Inspect(pod, o.Expectation)
+				v := o.Credentials.Judge(pod)
 				switch {
 				case !v.Credentialed && v.Recyclable:
 					raced = append(raced, StalePod{Pod: pod, Reason: v.Reason, Recyclable: true})

@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // The readiness gate: before a recycle touches anything, a server-side
@@ -34,8 +36,9 @@ const (
 	GateStaleCache GateCause = "stale cache"
 	// GateUnreachable: the API server could not call the webhook.
 	GateUnreachable GateCause = "unreachable"
-	// GatePodIdentity: EKS Pod Identity credentials the pod instead.
-	GatePodIdentity GateCause = "pod identity"
+	// GateSuperseded: another mechanism credentials new pods, and the
+	// webhook gives it precedence; Found says which, and what to do.
+	GateSuperseded GateCause = "superseded"
 	// GateNotRegistered: no mutating webhook for pod creation is
 	// registered at all.
 	GateNotRegistered GateCause = "not registered"
@@ -64,7 +67,7 @@ type Unchecked struct {
 	Err  error
 }
 
-func (u Unchecked) String() string { return deniedNote(u.What, u.Err) }
+func (u Unchecked) String() string { return kube.DeniedNote(u.What, u.Err) }
 
 func (e *GateError) Error() string {
 	msg := fmt.Sprintf("pod identity webhook check (%s) after %s: %s", e.Cause, e.Wait, e.Found)
@@ -108,11 +111,11 @@ func probePod(namespace, sa string, tpl *corev1.PodTemplateSpec, claimVolumes []
 	return pod
 }
 
-// checkWebhook dry-runs probe until the webhook injects what e describes,
+// checkWebhook dry-runs probe until the webhook injects c,
 // for at most timeout. skipped is set when the dry run itself is not
 // possible (RBAC, an admission policy rejecting the probe): the gate is then
 // skipped, and recycling relies on checking the replacements.
-func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation, timeout, interval time.Duration) (skipped, err error) {
+func (p Engine) checkWebhook(ctx context.Context, probe *corev1.Pod, c Credentials, timeout, interval time.Duration) (skipped, err error) {
 	var last *GateError
 	start := time.Now()
 	poll := func(ctx context.Context) (bool, error) {
@@ -127,24 +130,24 @@ func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation
 		case apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err):
 			skipped = fmt.Errorf("a dry-run create of a pod as the ServiceAccount was refused: %w", err)
 			return true, nil
-		case IsTransient(err):
+		case kube.IsTransient(err):
 			last = &GateError{Cause: GateNotMutated, Found: "the dry run failed", Err: err}
 			return false, nil
 		default:
 			return false, err
 		}
-		v := Inspect(got, e)
+		v := c.Judge(got)
 		switch {
 		case v.Credentialed:
 			return true, nil
-		case v.PodIdentity:
+		case v.Superseded:
 			// Waiting cannot change it.
-			last = &GateError{Cause: GatePodIdentity, Found: v.Reason}
+			last = &GateError{Cause: GateSuperseded, Found: v.Reason}
 			return false, last
-		case hasInjectedRole(got):
+		case c.Injected(got):
 			last = &GateError{Cause: GateStaleCache, Found: "a new pod would get " + v.Reason}
 		default:
-			last = &GateError{Cause: GateNotMutated, Found: "a new pod would get no " + EnvRoleARN + " and no token volume"}
+			last = &GateError{Cause: GateNotMutated, Found: "a new pod would get " + c.Lacking()}
 		}
 		return false, nil
 	}
@@ -167,22 +170,11 @@ func (p Pods) checkWebhook(ctx context.Context, probe *corev1.Pod, e Expectation
 	return nil, fmt.Errorf("pod identity webhook check: %w", err)
 }
 
-// hasInjectedRole reports a pod where some container carries the webhook's
-// pair of variables, whatever the role.
-func hasInjectedRole(pod *corev1.Pod) bool {
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
-		if hasEnv(c, EnvRoleARN) && hasEnv(c, EnvWebIdentityTokenFile) {
-			return true
-		}
-	}
-	return false
-}
-
 // explainNotMutated narrows "the webhook injected nothing" down with the
 // webhook registrations, when the provider may read them (a cluster-scoped
 // list many identities lack; then the cause stays as it is, and g says
 // what was not read).
-func (p Pods) explainNotMutated(ctx context.Context, probe *corev1.Pod, g *GateError) {
+func (p Engine) explainNotMutated(ctx context.Context, probe *corev1.Pod, g *GateError) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	list, err := p.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{})

@@ -1,4 +1,10 @@
-package kube
+// Package irsa is the IRSA mechanism of a binding: the ServiceAccount
+// annotations the pod identity webhook reads (eks.amazonaws.com/role-arn and
+// its companions), applied server-side as the provider's field manager; the
+// holders that keep one binding per ServiceAccount; adoption on import; and
+// Expectation, what a pod the webhook credentialed through IRSA looks like,
+// which the recycling engine (internal/recycle) judges pods by.
+package irsa
 
 import (
 	"context"
@@ -17,8 +23,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // The ServiceAccount annotations the EKS pod identity webhook honours.
@@ -85,17 +92,17 @@ func (b Binding) Expectation(annotatedAt time.Time) Expectation {
 	return e
 }
 
-// ServiceAccounts reads and writes ServiceAccount annotations as one field manager.
+// ServiceAccounts reads and writes ServiceAccount annotations as the
+// connection's field manager.
 type ServiceAccounts struct {
-	Client       kubernetes.Interface
-	FieldManager string
+	kube.Conn
 }
 
 // Get returns the ServiceAccount; a missing one is an apierrors NotFound. A
-// failure that passes is retried for a few seconds, as in ForServiceAccount.
+// failure that passes is retried for a few seconds, as in kube.PodsOf.
 func (s ServiceAccounts) Get(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	var sa *corev1.ServiceAccount
-	err := onTransient(ctx, func() (err error) {
+	err := kube.OnTransient(ctx, func() (err error) {
 		sa, err = s.Client.CoreV1().ServiceAccounts(namespace).Get(ctx, name, metav1.GetOptions{})
 		return err
 	})

@@ -1,4 +1,4 @@
-package kube
+package irsa
 
 import (
 	"encoding/csv"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
 // What the pod identity webhook injects and honours.
@@ -22,12 +24,13 @@ const (
 	// MinTokenExpiration is the webhook's floor for token lifetimes.
 	MinTokenExpiration = int64(600)
 
-	// EnvContainerCredentialsFullURI is what the webhook injects for EKS Pod
-	// Identity, which it gives precedence over IRSA.
-	EnvContainerCredentialsFullURI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+	// envContainerCredentialsFullURI is what the webhook injects for EKS
+	// Pod Identity, which it gives precedence over IRSA.
+	envContainerCredentialsFullURI = "AWS_CONTAINER_CREDENTIALS_FULL_URI"
 )
 
-// Expectation is what a credentialed pod of a binding looks like.
+// Expectation is what a pod credentialed through IRSA by one binding looks
+// like: the engine's recycle.Credentials for IRSA.
 type Expectation struct {
 	// RoleARN is the role pods must carry; empty means pods must carry
 	// no injected role (after the binding was destroyed).
@@ -53,17 +56,25 @@ func (e Expectation) predates(pod *corev1.Pod) bool {
 	return e.AnnotatedAt.IsZero() || pod.CreationTimestamp.Time.Before(e.AnnotatedAt.Truncate(time.Second))
 }
 
-// Verdict is the outcome of inspecting one pod.
-type Verdict struct {
-	Credentialed bool
-	// Reason explains a pod that is not credentialed, for people.
-	Reason string
-	// Recyclable is false when re-creating the pod cannot help: a
-	// container presets the variables, which the webhook never overrides.
-	Recyclable bool
-	// PodIdentity is set when EKS Pod Identity credentials the pod: the
-	// webhook gives them precedence, so no recycling yields IRSA.
-	PodIdentity bool
+var _ recycle.Credentials = Expectation{}
+
+// Judge is Inspect, for the engine.
+func (e Expectation) Judge(pod *corev1.Pod) recycle.Verdict { return Inspect(pod, e) }
+
+// Injected reports a pod where some container carries the webhook's pair of
+// web identity variables, whatever the role.
+func (e Expectation) Injected(pod *corev1.Pod) bool {
+	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+		if hasEnv(c, EnvRoleARN) && hasEnv(c, EnvWebIdentityTokenFile) {
+			return true
+		}
+	}
+	return false
+}
+
+// Lacking says what a pod the webhook left alone lacks.
+func (e Expectation) Lacking() string {
+	return "no " + EnvRoleARN + " and no " + TokenVolumeName + " token volume"
 }
 
 // Inspect decides whether pod carries the credentials e describes. A pod is
@@ -71,9 +82,9 @@ type Verdict struct {
 // not exempt (the skip label, the skip-containers annotation) has AWS_ROLE_ARN
 // equal to the role, AWS_WEB_IDENTITY_TOKEN_FILE, and the token volume with the
 // expected audience.
-func Inspect(pod *corev1.Pod, e Expectation) Verdict {
+func Inspect(pod *corev1.Pod, e Expectation) recycle.Verdict {
 	if _, skip := pod.Labels[SkipPodLabel]; skip {
-		return Verdict{Credentialed: true}
+		return recycle.Verdict{Credentialed: true}
 	}
 	skipped := skipContainers(pod)
 	audience := e.Audience
@@ -90,10 +101,10 @@ func Inspect(pod *corev1.Pod, e Expectation) Verdict {
 				continue
 			}
 			if role, ok := envValue(c, EnvRoleARN); ok && hasEnv(c, EnvWebIdentityTokenFile) {
-				return Verdict{Reason: fmt.Sprintf("container %s still has role %s injected", c.Name, role), Recyclable: true}
+				return recycle.Verdict{Reason: fmt.Sprintf("container %s still has role %s injected", c.Name, role), Recyclable: true}
 			}
 		}
-		return Verdict{Credentialed: true}
+		return recycle.Verdict{Credentialed: true}
 	}
 
 	checked := 0
@@ -102,11 +113,12 @@ func Inspect(pod *corev1.Pod, e Expectation) Verdict {
 			continue
 		}
 		checked++
-		if hasEnv(c, EnvContainerCredentialsFullURI) {
-			return Verdict{
-				Reason: fmt.Sprintf("container %s is credentialed by EKS Pod Identity (%s), which the webhook gives precedence over IRSA; "+
-					"delete the Pod Identity association of the ServiceAccount to use the role", c.Name, EnvContainerCredentialsFullURI),
-				PodIdentity: true,
+		if hasEnv(c, envContainerCredentialsFullURI) {
+			return recycle.Verdict{
+				Reason: fmt.Sprintf("container %s is credentialed by EKS Pod Identity (%s), which the webhook gives precedence over IRSA: "+
+					"no restart gives pods this role; delete the Pod Identity association of the ServiceAccount "+
+					"(aws eks delete-pod-identity-association) to use IRSA", c.Name, envContainerCredentialsFullURI),
+				Superseded: true,
 			}
 		}
 		role, hasRole := envValue(c, EnvRoleARN)
@@ -114,34 +126,34 @@ func Inspect(pod *corev1.Pod, e Expectation) Verdict {
 		mounted := hasMount(c)
 		switch {
 		case !hasRole && !hasFile:
-			return Verdict{Reason: notMutatedReason(pod, e), Recyclable: true}
+			return recycle.Verdict{Reason: notMutatedReason(pod, e), Recyclable: true}
 		case hasRole != hasFile || !mounted:
 			// Half of the pair: the container set one variable itself,
 			// so the webhook added neither.
-			return Verdict{Reason: fmt.Sprintf("container %s presets %s itself; the webhook never overrides a preset value", c.Name, presetName(hasRole)), Recyclable: false}
+			return recycle.Verdict{Reason: fmt.Sprintf("container %s presets %s itself; the webhook never overrides a preset value", c.Name, presetName(hasRole)), Recyclable: false}
 		case role != e.RoleARN:
 			if injectedByWebhook(c) {
-				return Verdict{Reason: fmt.Sprintf("runs with role %s, not %s", role, e.RoleARN), Recyclable: true}
+				return recycle.Verdict{Reason: fmt.Sprintf("runs with role %s, not %s", role, e.RoleARN), Recyclable: true}
 			}
-			return Verdict{Reason: fmt.Sprintf("container %s presets AWS_ROLE_ARN=%s itself; the webhook never overrides a preset value", c.Name, role), Recyclable: false}
+			return recycle.Verdict{Reason: fmt.Sprintf("container %s presets AWS_ROLE_ARN=%s itself; the webhook never overrides a preset value", c.Name, role), Recyclable: false}
 		}
 	}
 	if checked == 0 {
-		return Verdict{Credentialed: true}
+		return recycle.Verdict{Credentialed: true}
 	}
 	if got := tokenAudience(pod); got != audience {
 		if got == "" {
-			return Verdict{Reason: "has no " + TokenVolumeName + " token volume", Recyclable: true}
+			return recycle.Verdict{Reason: "has no " + TokenVolumeName + " token volume", Recyclable: true}
 		}
-		return Verdict{Reason: fmt.Sprintf("token audience is %s, not %s", got, audience), Recyclable: true}
+		return recycle.Verdict{Reason: fmt.Sprintf("token audience is %s, not %s", got, audience), Recyclable: true}
 	}
 	if reason, stale := tokenExpirationDiffers(pod, e); stale {
-		return Verdict{Reason: reason, Recyclable: true}
+		return recycle.Verdict{Reason: reason, Recyclable: true}
 	}
 	if reason, stale := regionalSTSDiffers(pod, containers, skipped, e); stale {
-		return Verdict{Reason: reason, Recyclable: true}
+		return recycle.Verdict{Reason: reason, Recyclable: true}
 	}
-	return Verdict{Credentialed: true}
+	return recycle.Verdict{Credentialed: true}
 }
 
 // tokenExpirationDiffers compares the token volume's lifetime with what the

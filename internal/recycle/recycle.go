@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -11,15 +11,25 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
+
+// Engine plans and recycles the pods of ServiceAccounts through one
+// connection; every write carries its field manager.
+type Engine struct {
+	kube.Conn
+}
 
 // RecycleOptions say which pods to recycle and how.
 type RecycleOptions struct {
 	Namespace      string
 	ServiceAccount string
 	Selector       string
-	Expectation    Expectation
-	Strategy       Strategy
+	// Credentials are what a credentialed pod looks like: the binding's
+	// mechanism says.
+	Credentials Credentials
+	Strategy    Strategy
 	// Wait until every touched pod is replaced, Ready and credentialed.
 	// Paced replacement waits between pods whatever this says.
 	Wait bool
@@ -74,21 +84,21 @@ func (e *NotDoneError) Unwrap() error { return e.Err }
 
 // Plan lists the stale pods and decides what strategy would do with them,
 // changing nothing.
-func (p Pods) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, error) {
+func (p Engine) Plan(ctx context.Context, o RecycleOptions) (RecyclePlan, error) {
 	plan, _, _, err := p.plan(ctx, o)
 	return plan, err
 }
 
 // plan is Plan that also returns the pods it planned from.
-func (p Pods) plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, []corev1.Pod, error) {
+func (p Engine) plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, []corev1.Pod, error) {
 	list := o.ListPods
 	if list == nil {
 		list = func(ctx context.Context) ([]corev1.Pod, error) {
-			return p.ForServiceAccount(ctx, o.Namespace, o.ServiceAccount, o.Selector)
+			return kube.PodsOf(ctx, p.Client, o.Namespace, o.ServiceAccount, o.Selector)
 		}
 	}
 	var pods []corev1.Pod
-	err := onTransient(ctx, func() (err error) {
+	err := kube.OnTransient(ctx, func() (err error) {
 		pods, err = list(ctx)
 		return err
 	})
@@ -98,10 +108,10 @@ func (p Pods) plan(ctx context.Context, o RecycleOptions) (RecyclePlan, Owners, 
 	if pods == nil {
 		pods = []corev1.Pod{} // listed, and none: unlike not listed
 	}
-	stale := Stale(pods, o.Expectation)
+	stale := Stale(pods, o.Credentials)
 	owners := Owners{ReplicaSetDeployment: map[string]string{}, ReplicaSetRevision: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
 	if o.Strategy != StrategyNone && anyRecyclable(stale) {
-		err = onTransient(ctx, func() (err error) {
+		err = kube.OnTransient(ctx, func() (err error) {
 			owners, err = p.ResolveOwners(ctx, o.Namespace, pods)
 			return err
 		})
@@ -131,7 +141,7 @@ func anyRecyclable(stale []StalePod) bool {
 // come up without credentials anyway re-enter planning, at most MaxRetries
 // times; only pods of workloads the plan touched are candidates, so a Job
 // pod, a bare pod or an operator's pod created meanwhile is never touched.
-func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, error) {
+func (p Engine) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
@@ -148,12 +158,12 @@ func (p Pods) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, err
 	if o.GateTimeout > 0 {
 		tpl, claims := probeTemplate(plan, owners)
 		probe := probePod(o.Namespace, o.ServiceAccount, tpl, claims, firstPod(plan))
-		res.GateSkipped, err = p.checkWebhook(ctx, probe, o.Expectation, o.GateTimeout, o.PollInterval)
+		res.GateSkipped, err = p.checkWebhook(ctx, probe, o.Credentials, o.GateTimeout, o.PollInterval)
 		if err != nil {
 			return res, err
 		}
 	}
-	r := &recycler{Pods: p, o: o, owners: owners, plan: plan}
+	r := &recycler{Engine: p, o: o, owners: owners, plan: plan}
 	err = r.run(ctx)
 	res.Retried = r.retried
 	if err == nil {
@@ -195,7 +205,7 @@ var timeNow = time.Now
 
 // recycler carries one recycle's acts and waits.
 type recycler struct {
-	Pods
+	Engine
 	o    RecycleOptions
 	plan RecyclePlan
 

@@ -1,4 +1,4 @@
-package kube
+package irsa
 
 import (
 	"strings"
@@ -129,7 +129,7 @@ func TestInspect(t *testing.T) {
 		},
 		{
 			name: "EKS Pod Identity takes precedence", pod: testPod(after, corev1.Container{
-				Name: "app", Env: []corev1.EnvVar{{Name: EnvContainerCredentialsFullURI, Value: "http://169.254.170.23/v1/credentials"}},
+				Name: "app", Env: []corev1.EnvVar{{Name: envContainerCredentialsFullURI, Value: "http://169.254.170.23/v1/credentials"}},
 			}), e: want, reasonContains: "EKS Pod Identity",
 		},
 		{

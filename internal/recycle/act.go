@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/util/retry"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // The acts of a recycle: each touches exactly one workload or one pod the
@@ -30,37 +30,14 @@ const restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
 // PodDisruptionBudget kept refusing until the timeout.
 var ErrEvictionBlocked = errors.New("eviction blocked by a PodDisruptionBudget")
 
-// transientBackoff paces retries of calls that failed for a reason that
-// passes: the API server overloaded (429, 5xx) or the connection dropped.
-// Six tries over about eight seconds.
-var transientBackoff = wait.Backoff{Duration: 250 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 6}
-
-// IsTransient reports an error worth retrying as it is.
-func IsTransient(err error) bool {
-	return apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
-		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err) ||
-		utilnet.IsConnectionReset(err) || utilnet.IsConnectionRefused(err) || utilnet.IsProbableEOF(err)
-}
-
-// onTransient runs fn, retrying it while it fails transiently and ctx lasts.
-// A context that ended stops it before the next call.
-func onTransient(ctx context.Context, fn func() error) error {
-	return retry.OnError(transientBackoff, func(err error) bool { return ctx.Err() == nil && IsTransient(err) }, func() error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		return fn()
-	})
-}
-
 // restart does what `kubectl rollout restart` does: a new pod-template
 // annotation, which rolls the workload with its own surge and availability
 // settings.
-func (p Pods) restart(ctx context.Context, namespace string, w Workload, now time.Time) error {
+func (p Engine) restart(ctx context.Context, namespace string, w Workload, now time.Time) error {
 	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, restartedAtAnnotation, now.Format(time.RFC3339))
 	opts := metav1.PatchOptions{FieldManager: p.FieldManager}
 	apps := p.Client.AppsV1()
-	return onTransient(ctx, func() error {
+	return kube.OnTransient(ctx, func() error {
 		var err error
 		switch w.Kind {
 		case KindDeployment:
@@ -79,13 +56,13 @@ func (p Pods) restart(ctx context.Context, namespace string, w Workload, now tim
 // removePod deletes or (strategy evict) evicts one pod, with its UID as a
 // precondition: a pod re-created under the same name (a StatefulSet's) is
 // never the one removed. A pod already gone is not an error.
-func (p Pods) removePod(ctx context.Context, strategy Strategy, pod *corev1.Pod, logf func(string, ...any)) error {
+func (p Engine) removePod(ctx context.Context, strategy Strategy, pod *corev1.Pod, logf func(string, ...any)) error {
 	if strategy == StrategyEvict {
 		logf("evicting pod %s", pod.Name)
 		return p.evict(ctx, pod, logf)
 	}
 	logf("deleting pod %s", pod.Name)
-	err := onTransient(ctx, func() error {
+	err := kube.OnTransient(ctx, func() error {
 		return p.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &pod.UID},
 		})
@@ -109,7 +86,7 @@ var (
 // ends. Other transient failures are retried the same way. A 409 is either
 // the UID precondition (the pod is already another) or the API server giving
 // up on a contended budget: only a pod that is gone counts as evicted.
-func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...any)) error {
+func (p Engine) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...any)) error {
 	eviction := &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}},
@@ -126,7 +103,7 @@ func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...a
 		case apierrors.IsTooManyRequests(lastErr):
 			blocked = true
 			logf("eviction of pod %s blocked by a PodDisruptionBudget; retrying", pod.Name)
-		case apierrors.IsConflict(lastErr) || IsTransient(lastErr) || (blocked && ctx.Err() != nil):
+		case apierrors.IsConflict(lastErr) || kube.IsTransient(lastErr) || (blocked && ctx.Err() != nil):
 			// Retried; a try the timeout cut short keeps the budget as why.
 		default:
 			return fmt.Errorf("evict pod %s: %w", pod.Name, lastErr)
@@ -146,7 +123,7 @@ func (p Pods) evict(ctx context.Context, pod *corev1.Pod, logf func(string, ...a
 // gone reports whether pod (that very one, by UID) no longer exists. It
 // lists by name rather than getting the pod, so that the provider needs
 // list on pods, which every mode has, and never get.
-func (p Pods) gone(ctx context.Context, pod *corev1.Pod) bool {
+func (p Engine) gone(ctx context.Context, pod *corev1.Pod) bool {
 	list, err := p.Client.CoreV1().Pods(pod.Namespace).List(ctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("metadata.name", pod.Name).String(),
 	})
@@ -162,12 +139,12 @@ func (p Pods) gone(ctx context.Context, pod *corev1.Pod) bool {
 }
 
 // budgetsFor names the PodDisruptionBudgets whose selector matches pod.
-func (p Pods) budgetsFor(ctx context.Context, pod *corev1.Pod) []string {
+func (p Engine) budgetsFor(ctx context.Context, pod *corev1.Pod) []string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	list, err := p.Client.PolicyV1().PodDisruptionBudgets(pod.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return []string{"(" + deniedNote("the PodDisruptionBudgets were not named", err) + ")"}
+		return []string{"(" + kube.DeniedNote("the PodDisruptionBudgets were not named", err) + ")"}
 	}
 	var names []string
 	for _, pdb := range list.Items {

@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -131,7 +131,7 @@ func (o Owners) Info(w Workload) *WorkloadInfo {
 
 // ResolveOwners reads the controllers of pods: each ReplicaSet, Deployment,
 // StatefulSet and DaemonSet once, however many pods it has.
-func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1.Pod) (Owners, error) {
+func (p Engine) ResolveOwners(ctx context.Context, namespace string, pods []corev1.Pod) (Owners, error) {
 	o := Owners{ReplicaSetDeployment: map[string]string{}, ReplicaSetRevision: map[string]string{}, Workloads: map[Workload]*WorkloadInfo{}}
 	for i := range pods {
 		owner := metav1.GetControllerOf(&pods[i])
@@ -171,7 +171,7 @@ func (p Pods) ResolveOwners(ctx context.Context, namespace string, pods []corev1
 // learnReplicaSet reads a ReplicaSet once and records in o which Deployment
 // (if any) owns it, and its revision. A ReplicaSet that is gone is recorded
 // as owned by none, and returned nil.
-func (p Pods) learnReplicaSet(ctx context.Context, namespace, name string, o Owners) (*appsv1.ReplicaSet, error) {
+func (p Engine) learnReplicaSet(ctx context.Context, namespace, name string, o Owners) (*appsv1.ReplicaSet, error) {
 	rs, err := p.Client.AppsV1().ReplicaSets(namespace).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -190,7 +190,7 @@ func (p Pods) learnReplicaSet(ctx context.Context, namespace, name string, o Own
 
 // workloadInfo reads a Deployment, StatefulSet or DaemonSet. One that is
 // gone is known by name only: its pods are on their way out.
-func (p Pods) workloadInfo(ctx context.Context, namespace string, w Workload) (*WorkloadInfo, error) {
+func (p Engine) workloadInfo(ctx context.Context, namespace string, w Workload) (*WorkloadInfo, error) {
 	apps := p.Client.AppsV1()
 	var info *WorkloadInfo
 	var err error

@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -20,7 +20,7 @@ func (e *RolloutFailedError) Error() string { return e.Workload.String() + ": " 
 // rolloutStatus judges a restarted workload as `kubectl rollout status` does
 // (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go): done, or not
 // yet and why, or failed for good.
-func (p Pods) rolloutStatus(ctx context.Context, namespace string, w Workload) (bool, string, error) {
+func (p Engine) rolloutStatus(ctx context.Context, namespace string, w Workload) (bool, string, error) {
 	apps := p.Client.AppsV1()
 	switch w.Kind {
 	case KindDeployment:

@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"fmt"
@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // fakeCluster is client-go's fake clientset with reactors that play the
@@ -36,8 +38,9 @@ type fakeCluster struct {
 	// webhookRole is what the webhook injects into new pods; "" injects
 	// nothing (down or not registered).
 	webhookRole string
-	// webhookPodIdentity makes the webhook inject EKS Pod Identity.
-	webhookPodIdentity bool
+	// webhookOther makes the webhook inject another mechanism's
+	// credentials, which it gives precedence.
+	webhookOther bool
 	// missNext is how many of the next pods the webhook misses (its
 	// cache lags).
 	missNext int
@@ -77,7 +80,9 @@ func newFakeCluster(t *testing.T) *fakeCluster {
 	return c
 }
 
-func (c *fakeCluster) pods() Pods { return Pods{Client: c.client, FieldManager: "irsa-test"} }
+func (c *fakeCluster) pods() Engine {
+	return Engine{Conn: kube.Conn{Client: c.client, FieldManager: "irsa-test"}}
+}
 
 func (c *fakeCluster) record(format string, args ...any) {
 	c.events = append(c.events, fmt.Sprintf(format, args...))
@@ -121,9 +126,9 @@ func (c *fakeCluster) fail(verb, resource, subresource string, skip, n int, err 
 
 // mutate is the webhook: it injects the role it sees into a new pod.
 func (c *fakeCluster) mutate(pod *corev1.Pod, role string) {
-	if c.webhookPodIdentity {
+	if c.webhookOther {
 		for i := range pod.Spec.Containers {
-			pod.Spec.Containers[i].Env = append(pod.Spec.Containers[i].Env, corev1.EnvVar{Name: EnvContainerCredentialsFullURI, Value: "http://169.254.170.23/v1/credentials"})
+			pod.Spec.Containers[i].Env = append(pod.Spec.Containers[i].Env, corev1.EnvVar{Name: envOther, Value: "1"})
 		}
 		return
 	}
@@ -132,10 +137,8 @@ func (c *fakeCluster) mutate(pod *corev1.Pod, role string) {
 	}
 	for i := range pod.Spec.Containers {
 		ctr := &pod.Spec.Containers[i]
-		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: EnvRoleARN, Value: role}, corev1.EnvVar{Name: EnvWebIdentityTokenFile, Value: tokenFile})
-		ctr.VolumeMounts = append(ctr.VolumeMounts, corev1.VolumeMount{Name: TokenVolumeName, MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount"})
+		ctr.Env = append(ctr.Env, corev1.EnvVar{Name: envRole, Value: role})
 	}
-	pod.Spec.Volumes = append([]corev1.Volume{tokenVolume(DefaultAudience)}, pod.Spec.Volumes...)
 }
 
 // admit stamps a new pod as the API server would and runs the webhook.
@@ -464,7 +467,7 @@ func (c *fakeCluster) livePods() map[string]*corev1.Pod {
 func (c *fakeCluster) options(strategy Strategy) RecycleOptions {
 	return RecycleOptions{
 		Namespace: testNS, ServiceAccount: testSA, Strategy: strategy, Wait: true, MaxRetries: 3,
-		Expectation:  Expectation{RoleARN: roleA, AnnotatedAt: c.now},
+		Credentials:  roleCredentials{role: roleA},
 		PollInterval: time.Millisecond, GateTimeout: 100 * time.Millisecond,
 	}
 }

@@ -1,4 +1,4 @@
-package kube
+package recycle
 
 import (
 	"context"
@@ -45,7 +45,7 @@ func allCredentialed(t *testing.T, c *fakeCluster, except ...string) {
 			continue
 		}
 		judged++
-		if v := Inspect(p, Expectation{RoleARN: roleA}); !v.Credentialed {
+		if v := (roleCredentials{role: roleA}).Judge(p); !v.Credentialed {
 			t.Errorf("pod %s: %s", name, v.Reason)
 		}
 	}
@@ -393,7 +393,7 @@ func TestRecycle_gate(t *testing.T) {
 		{"cache catches up", func(c *fakeCluster) {
 			c.webhookRole, c.staleRole, c.probesUntilCaughtUp = roleA, roleB, 3
 		}, ""},
-		{"EKS Pod Identity takes precedence", func(c *fakeCluster) { c.webhookPodIdentity = true }, GatePodIdentity},
+		{"another mechanism takes precedence", func(c *fakeCluster) { c.webhookOther = true }, GateSuperseded},
 		{"webhook unreachable", func(c *fakeCluster) {
 			c.fail("create", "pods", "", 0, 1000, apierrors.NewInternalError(errors.New(`failed calling webhook "iam-for-pods.amazonaws.com": connection refused`)))
 		}, GateUnreachable},

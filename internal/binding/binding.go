@@ -12,6 +12,8 @@ package binding
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -52,15 +54,10 @@ type Spec struct {
 	ForceConflicts bool
 	// CreateServiceAccount creates the ServiceAccount when it is missing.
 	CreateServiceAccount bool
-	// Adopt takes the binding's annotations over from the managers that
-	// set them before annotating: the first apply after an import, which
-	// also takes the ServiceAccount over from the binding that held it.
-	Adopt bool
-	// AdoptKeys are the annotations the import brought into state.
+	// AdoptKeys are the annotations the import brought into state, which
+	// an Ownership with Adopt takes over.
 	AdoptKeys []string
-	// ID identifies this binding in irsa.HolderAnnotation.
-	ID      string
-	Restart Restart
+	Restart   Restart
 }
 
 // Restart is how stale pods are recycled.
@@ -87,6 +84,10 @@ type Outcome struct {
 	Recycle recycle.RecycleResult
 	// Stale are the pods still without the role's credentials.
 	Stale []recycle.StalePod
+	// Ownership is what the caller keeps for the next operation, whatever
+	// the error: the binding's ID, the created ServiceAccount, adoption
+	// done.
+	Ownership Ownership
 }
 
 // HeldError is a ServiceAccount another binding holds with other values.
@@ -175,7 +176,10 @@ type Binder struct {
 // Outcome.Annotated unset, nothing changed and the error says why; with it
 // set, the error (if any) is about recycling and Outcome.Stale says what is
 // left.
-func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
+func (b Binder) Apply(ctx context.Context, spec Spec, own Ownership) (Outcome, error) {
+	if own.ID == "" {
+		own.ID = newID()
+	}
 	var out Outcome
 	var sa *corev1.ServiceAccount
 	// The annotations go to the ServiceAccount as it was read: holders
@@ -193,14 +197,20 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 		}
 		return irsa.IsStaleRead(err)
 	}, func() (err error) {
-		out = Outcome{}
-		sa, err = b.annotate(ctx, spec, read, &out)
+		// out keeps a creation across tries: a ServiceAccount created by
+		// the first try and annotated by a later one is still ours.
+		sa, err = b.annotate(ctx, spec, own, read, &out)
 		return err
 	})
+	if out.Created {
+		own.Created, own.CreatedUID = true, out.UID
+	}
+	out.Ownership = own
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{Ownership: own}, err
 	}
 	out.Annotated = true
+	out.Ownership.Adopt = false
 	out.UID = sa.UID
 	out.AnnotatedAt = AnnotatedAt(sa, b.Conn.FieldManager)
 
@@ -212,7 +222,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec) (Outcome, error) {
 
 // annotate reads the ServiceAccount, checks who holds it, and applies the
 // annotations, conditional on what it read.
-func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error), out *Outcome) (*corev1.ServiceAccount, error) {
+func (b Binder) annotate(ctx context.Context, spec Spec, own Ownership, read func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error), out *Outcome) (*corev1.ServiceAccount, error) {
 	sas := irsa.ServiceAccounts{Conn: b.Conn}
 	if read == nil {
 		read = sas.Get
@@ -230,7 +240,11 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 		case err != nil:
 			return nil, fmt.Errorf("create ServiceAccount: %w", err)
 		}
-		out.Created = true
+		out.Created, out.UID = true, existing.UID
+	}
+	if out.Created && existing != nil && existing.UID != out.UID {
+		// Ours was deleted and another created under its name since.
+		out.Created, out.UID = false, ""
 	}
 	switch {
 	case apierrors.IsNotFound(err):
@@ -239,13 +253,13 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 		return nil, fmt.Errorf("read ServiceAccount: %w", err)
 	}
 	var coHolders []string
-	if spec.Adopt {
+	if own.Adopt {
 		// An import takes the ServiceAccount over: the annotations it
 		// imported, and the holder list.
 		if existing, err = sas.Adopt(ctx, existing, spec.AdoptKeys); err != nil {
 			return nil, fmt.Errorf("take over the imported annotations: %w", err)
 		}
-	} else if coHolders, err = CheckHolder(existing, spec.ID, spec.Binding.Annotations(), b.Conn.FieldManager); err != nil {
+	} else if coHolders, err = CheckHolder(existing, own.ID, spec.Binding.Annotations(), b.Conn.FieldManager); err != nil {
 		return nil, err
 	}
 	// That very ServiceAccount, as read: one deleted meanwhile is not
@@ -254,9 +268,7 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
 	annotations := spec.Binding.Annotations()
-	if spec.ID != "" {
-		annotations[irsa.HolderAnnotation] = strings.Join(append([]string{spec.ID}, coHolders...), ",")
-	}
+	annotations[irsa.HolderAnnotation] = strings.Join(append([]string{own.ID}, coHolders...), ",")
 	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, opts)
 	if apierrors.IsNotFound(err) {
 		return nil, &NotFoundError{Namespace: spec.Namespace, Name: spec.ServiceAccount}
@@ -267,14 +279,6 @@ func (b Binder) annotate(ctx context.Context, spec Spec, read func(ctx context.C
 // errReadAgain retries annotate from the read: someone created the
 // ServiceAccount between our read and our create.
 var errReadAgain = apierrors.NewConflict(schema.GroupResource{Resource: "serviceaccounts"}, "", errors.New("created meanwhile; reading it again"))
-
-// Recycle recycles the pods against e without annotating: destroy's
-// on_destroy, where e names no role.
-func (b Binder) Recycle(ctx context.Context, spec Spec, e recycle.Credentials) (recycle.RecycleResult, []recycle.StalePod, error) {
-	spec.Restart.GateTimeout = -1
-	res, err := b.engine().Recycle(ctx, b.recycleOptions(spec, e))
-	return res, b.report(ctx, spec, e, res, err), err
-}
 
 func (b Binder) recycleOptions(spec Spec, c recycle.Credentials) recycle.RecycleOptions {
 	gate := spec.Restart.GateTimeout
@@ -320,6 +324,14 @@ func (b Binder) report(ctx context.Context, spec Spec, c recycle.Credentials, re
 		}
 	}
 	return stale
+}
+
+// newID is a random binding ID: nothing Terraform hands a provider names a
+// resource instance across states.
+func newID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (b Binder) engine() recycle.Engine { return recycle.Engine{Conn: b.Conn} }

@@ -59,7 +59,7 @@ func spec(strategy recycle.Strategy) Spec {
 func TestApply_missingServiceAccountChangesNothing(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset()
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete), Ownership{})
 	var nf *NotFoundError
 	if !errors.As(err, &nf) || out.Annotated || out.Created {
 		t.Fatalf("outcome %+v, err %v: want not found, nothing done", out, err)
@@ -76,7 +76,7 @@ func TestApply_createsTheServiceAccountWhenAsked(t *testing.T) {
 	client := fake.NewClientset()
 	s := spec(recycle.StrategyNone)
 	s.CreateServiceAccount = true
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), s)
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), s, Ownership{})
 	if err != nil || !out.Annotated || !out.Created {
 		t.Fatalf("outcome %+v, err %v", out, err)
 	}
@@ -91,7 +91,7 @@ func TestApply_createsTheServiceAccountWhenAsked(t *testing.T) {
 func TestApply_gateFailureKeepsTheAnnotationAndReportsStalePods(t *testing.T) {
 	t.Parallel()
 	client := webhookDown(fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}}, barePod("bare")))
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete), Ownership{})
 	var gate *recycle.GateError
 	if !errors.As(err, &gate) || gate.Cause != recycle.GateNotRegistered {
 		t.Fatalf("err = %v, want the gate to fail", err)
@@ -116,7 +116,7 @@ func TestApply_canceledStillReportsStalePods(t *testing.T) {
 		cancel() // Ctrl-C during the gate's dry run
 		return true, nil, context.Canceled
 	})
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(ctx, spec(recycle.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(ctx, spec(recycle.StrategyDelete), Ownership{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want canceled", err)
 	}
@@ -138,7 +138,7 @@ func TestApply_unreadablePodsCountAsStale(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyDelete), Ownership{})
 	if err == nil {
 		t.Fatal("want the gate to fail")
 	}
@@ -248,8 +248,7 @@ func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
 			}}
 			client.ClearActions()
 			s := spec(recycle.StrategyNone)
-			s.ID = "me"
-			out, err := b.Apply(t.Context(), s)
+			out, err := b.Apply(t.Context(), s, Ownership{ID: "me"})
 			if err != nil || !out.Annotated {
 				t.Fatalf("outcome %+v, err %v", out, err)
 			}
@@ -275,7 +274,7 @@ func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
 func TestApply_nothingToRecycleListsPodsOnce(t *testing.T) {
 	t.Parallel()
 	client := fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns"}})
-	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyRollout))
+	out, err := Binder{Conn: kube.Conn{Client: client, FieldManager: "irsa"}}.Apply(t.Context(), spec(recycle.StrategyRollout), Ownership{})
 	if err != nil || !out.Annotated || len(out.Stale) != 0 {
 		t.Fatalf("outcome %+v, err %v", out, err)
 	}

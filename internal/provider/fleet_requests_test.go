@@ -165,9 +165,9 @@ func TestAccBinder_outdatedSnapshotIsReadAgain(t *testing.T) {
 		Lookup: func(context.Context, string, string) (*corev1.ServiceAccount, error) { return outdated.DeepCopy(), nil },
 	}
 	out, err := b.Apply(t.Context(), binding.Spec{
-		Namespace: c.ns, ServiceAccount: "api", ID: "test", Binding: irsa.Binding{RoleARN: testRoleA},
+		Namespace: c.ns, ServiceAccount: "api", Binding: irsa.Binding{RoleARN: testRoleA},
 		Restart: binding.Restart{Strategy: recycle.StrategyNone},
-	})
+	}, binding.Ownership{ID: "test"})
 	if err != nil || !out.Annotated {
 		t.Fatalf("outcome %+v, err %v", out, err)
 	}

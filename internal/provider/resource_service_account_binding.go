@@ -2,11 +2,8 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +16,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
@@ -38,19 +34,6 @@ const (
 	defaultCreateTimeout = 10 * time.Minute
 	defaultUpdateTimeout = 10 * time.Minute
 	defaultDeleteTimeout = 5 * time.Minute
-
-	// importingKey marks, in private state, a binding whose first Read is
-	// an import's.
-	importingKey = "importing"
-	// bindingIDKey keeps, in private state, the ID this binding writes to
-	// irsa.HolderAnnotation.
-	bindingIDKey = "binding_id"
-	// adoptKey marks an imported binding that has not yet taken the
-	// annotations over from the managers that set them.
-	adoptKey = "adopt"
-	// createdUIDKey keeps, in private state, the UID of a ServiceAccount
-	// the binding created.
-	createdUIDKey = "created_service_account_uid"
 )
 
 // NewServiceAccountBindingResource is the irsa_service_account_binding resource.
@@ -92,13 +75,6 @@ func (r *serviceAccountBindingResource) Create(ctx context.Context, req resource
 	resp.Diagnostics.Append(r.apply(ctx, conn, plan, nil, &resp.State, resp.Private)...)
 }
 
-// privateState is where Create records the UID of a ServiceAccount it
-// created (*privatestate.ProviderData, internal to the framework).
-type privateState interface {
-	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
-	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
-}
-
 // apply annotates, gates, recycles and saves state: the body of Create
 // (prior nil) and Update. Once the annotation is in place, state is saved
 // whatever recycling does. A create whose recycling did not finish ends
@@ -113,34 +89,28 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	}
 	ns, name := spec.Namespace, spec.ServiceAccount
 	object := "ServiceAccount " + ns + "/" + name
-	id, d := bindingID(ctx, private)
+	own, d := loadOwnership(ctx, private, prior != nil && prior.ServiceAccountCreated.ValueBool())
 	diags.Append(d...)
-	if id == "" {
-		// A new binding, an import, or state from before binding IDs.
-		id = newBindingID()
-		diags.Append(private.SetKey(ctx, bindingIDKey, []byte(strconv.Quote(id)))...)
-	}
-	spec.ID = id
-	adopting := false
 	if prior != nil {
 		// Update never re-creates a ServiceAccount deleted meanwhile.
 		spec.CreateServiceAccount = false
-		marker, d := private.GetKey(ctx, adoptKey)
-		diags.Append(d...)
-		adopting = len(marker) > 0
-		// An imported binding takes over the annotations it imported.
-		spec.Adopt = adopting
+		// An imported binding (own.Adopt) takes over the annotations it
+		// imported.
 		for k := range prior.binding().Annotations() {
 			spec.AdoptKeys = append(spec.AdoptKeys, k)
 		}
+	} else {
+		// Only an update of an imported binding adopts.
+		own.Adopt = false
 	}
 	binder := binding.Binder{Conn: conn, Lookup: r.data.reads.ServiceAccount, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
 	}}
-	out, err := binder.Apply(ctx, spec.Spec)
+	out, err := binder.Apply(ctx, spec.Spec, own)
 	// Whatever happened, this process's picture of the ServiceAccount and
 	// its pods is out of date.
 	r.data.reads.Forget(ns, name)
+	diags.Append(saveOwnership(ctx, private, out.Ownership)...)
 	var notFound *binding.NotFoundError
 	var held *binding.HeldError
 	switch {
@@ -154,19 +124,7 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 		return append(diags, kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
 	}
 
-	if prior == nil {
-		plan.ServiceAccountCreated = types.BoolValue(out.Created)
-		if out.Created {
-			// Destroy deletes this very ServiceAccount, never one
-			// re-created under its name.
-			diags.Append(private.SetKey(ctx, createdUIDKey, []byte(strconv.Quote(string(out.UID))))...)
-		}
-	} else {
-		plan.ServiceAccountCreated = prior.ServiceAccountCreated
-	}
-	if adopting {
-		diags.Append(private.SetKey(ctx, adoptKey, nil)...)
-	}
+	plan.ServiceAccountCreated = types.BoolValue(out.Ownership.Created)
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.OIDCIssuer = r.issuerValue(ctx)
 	plan.StalePods = stalePodsValue(out.Stale)
@@ -224,19 +182,19 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	}
 
 	// An imported binding adopts every annotation present, once.
-	marker, diags := req.Private.GetKey(ctx, importingKey)
+	own, diags := loadOwnership(ctx, req.Private, state.ServiceAccountCreated.ValueBool())
 	resp.Diagnostics.Append(diags...)
-	importing := len(marker) > 0
+	importing := own.Importing
 	if importing {
 		if sa.Annotations[irsa.RoleARNAnnotation] == "" {
 			resp.Diagnostics.Append(nothingToImport(ns, name))
 			return
 		}
-		resp.Diagnostics.Append(resp.Private.SetKey(ctx, importingKey, nil)...)
 		// Import adopts: the first apply (or the destroy) takes the
 		// annotations over from the tools that set them. Nothing is
 		// written now: import blocks read during plan.
-		resp.Diagnostics.Append(resp.Private.SetKey(ctx, adoptKey, []byte(`true`))...)
+		own.Importing, own.Adopt = false, true
+		resp.Diagnostics.Append(saveOwnership(ctx, resp.Private, own)...)
 	}
 	// Pods are judged against the role the binding wants, before the
 	// refresh replaces it with what the annotation says now.
@@ -372,168 +330,68 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	sas := irsa.ServiceAccounts{Conn: conn}
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
 	defer r.data.reads.Forget(ns, name)
-	object := "ServiceAccount " + ns + "/" + name
-	holder, diags := bindingID(ctx, req.Private)
+	own, diags := loadOwnership(ctx, req.Private, state.ServiceAccountCreated.ValueBool())
 	resp.Diagnostics.Append(diags...)
-	if state.ServiceAccountCreated.ValueBool() {
-		if others := r.otherHolders(ctx, sas, ns, name, holder); len(others) > 0 {
-			// A create_before_destroy replacement holds it: deleting it
-			// would pull it from under the new binding's pods.
-			_, err := sas.Release(ctx, ns, name, holder)
-			var heldElsewhere *irsa.HeldElsewhereError
-			if err != nil && !errors.As(err, &heldElsewhere) {
-				resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
-				return
-			}
-			resp.Diagnostics.AddWarning("Service Account Not Deleted",
-				fmt.Sprintf("The binding created %s, but binding %s holds it now (a create_before_destroy replacement, or another "+
-					"configuration with the same annotations), so it stays, with its annotations. Delete it with that binding's "+
-					"configuration, or by hand, once nothing uses it.", object, strings.Join(others, ", ")))
-			return
-		}
-		tflog.Info(ctx, "deleting the ServiceAccount this binding created", map[string]any{"namespace": ns, "name": name})
-		uid, diags := createdUID(ctx, req.Private)
-		resp.Diagnostics.Append(diags...)
-		err := sas.Delete(ctx, ns, name, uid)
-		switch {
-		case errors.Is(err, irsa.ErrReplaced):
-			resp.Diagnostics.AddWarning("Service Account Not Deleted",
-				fmt.Sprintf("The binding created %s, but the ServiceAccount by that name now is another one (someone deleted "+
-					"and re-created it), so the binding leaves it alone.", object))
-		case err != nil:
-			resp.Diagnostics.Append(kubeAPIError(ctx, "Delete Service Account", object, r.data.kubeHost, err))
-		}
-		return
-	}
-	if marker, d := req.Private.GetKey(ctx, adoptKey); len(marker) > 0 {
-		// Imported and never applied: what it imported is its own now,
-		// whoever held it before.
-		resp.Diagnostics.Append(d...)
-		current, err := adopt(ctx, sas, state)
-		if err != nil {
-			resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
-			return
-		}
-		if current != nil {
-			if holders := irsa.Holders(current); len(holders) > 0 {
-				holder = holders[0]
-			}
-		}
-	}
-	sa, err := sas.Release(ctx, ns, name, holder)
-	var heldElsewhere *irsa.HeldElsewhereError
-	if errors.As(err, &heldElsewhere) {
-		resp.Diagnostics.AddWarning("Service Account Held by Another Binding",
-			fmt.Sprintf("%s is held by binding %s (a create_before_destroy replacement, another configuration that asked "+
-				"for the same annotations, or one that imported it), so destroying this binding leaves the annotations to it.",
-				object, strings.Join(heldElsewhere.Holders, ", ")))
-		return
-	}
-	if err != nil {
-		resp.Diagnostics.Append(kubeAPIError(ctx, "Remove Service Account Annotations", object, r.data.kubeHost, err))
-		return
-	}
-	if sa == nil {
-		return // already gone
-	}
 	spec, diags := state.spec(ctx)
 	resp.Diagnostics.Append(diags...)
-	if v, ok := sa.Annotations[irsa.RoleARNAnnotation]; !ok && spec.OnDestroy {
-		// Pods still hold the role until they are re-created.
-		binder := binding.Binder{Conn: conn}
-		res, _, err := binder.Recycle(ctx, spec.Spec, irsa.Expectation{})
-		if len(res.Plan.LeftAlone) > 0 {
-			resp.Diagnostics.Append(podsLeftAlone(object, "", spec.Restart.Strategy, res.Plan.LeftAlone))
-		}
-		if err != nil {
-			resp.Diagnostics.Append(recycleError(ns, name, spec.Restart.Strategy, err))
-		}
-	} else if ok {
-		owners := irsa.AnnotationOwners(sa, r.data.fieldManager)[irsa.RoleARNAnnotation]
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
+		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
+	}}
+	out, err := binder.Destroy(ctx, spec.Spec, own, spec.OnDestroy)
+	resp.Diagnostics.Append(destroyDiagnostics(ctx, spec, out, err, r.data.kubeHost)...)
+}
+
+// destroyDiagnostics renders what Destroy did and found.
+func destroyDiagnostics(ctx context.Context, spec bindingSpec, out binding.DestroyOutcome, err error, host string) diag.Diagnostics {
+	var diags diag.Diagnostics
+	ns, name := spec.Namespace, spec.ServiceAccount
+	object := "ServiceAccount " + ns + "/" + name
+	var step *binding.DestroyError
+	switch {
+	case errors.As(err, &step) && step.Deleting:
+		return append(diags, kubeAPIError(ctx, "Delete Service Account", object, host, step.Err))
+	case errors.As(err, &step):
+		return append(diags, kubeAPIError(ctx, "Remove Service Account Annotations", object, host, step.Err))
+	}
+	switch {
+	case len(out.KeptFor) > 0:
+		diags.AddWarning("Service Account Not Deleted",
+			fmt.Sprintf("The binding created %s, but binding %s holds it now (a create_before_destroy replacement, or another "+
+				"configuration with the same annotations), so it stays, with its annotations. Delete it with that binding's "+
+				"configuration, or by hand, once nothing uses it.", object, strings.Join(out.KeptFor, ", ")))
+	case out.Replaced:
+		diags.AddWarning("Service Account Not Deleted",
+			fmt.Sprintf("The binding created %s, but the ServiceAccount by that name now is another one (someone deleted "+
+				"and re-created it), so the binding leaves it alone.", object))
+	case len(out.HeldBy) > 0:
+		diags.AddWarning("Service Account Held by Another Binding",
+			fmt.Sprintf("%s is held by binding %s (a create_before_destroy replacement, another configuration that asked "+
+				"for the same annotations, or one that imported it), so destroying this binding leaves the annotations to it.",
+				object, strings.Join(out.HeldBy, ", ")))
+	case out.RoleStillSet != "":
 		who := "no field manager (it was set without managed fields)"
-		if len(owners) > 0 {
-			who = strings.Join(quote(owners), ", ")
+		if len(out.RoleManagers) > 0 {
+			who = strings.Join(quote(out.RoleManagers), ", ")
 		}
-		resp.Diagnostics.AddWarning("Role Annotation Still Set by Another Manager",
+		diags.AddWarning("Role Annotation Still Set by Another Manager",
 			fmt.Sprintf("The binding released its annotations on %s, but %s is still %q, managed by %s, so pods of "+
 				"the ServiceAccount keep getting that role. Remove it with the tool that set it if that is not intended.",
-				object, irsa.RoleARNAnnotation, v, who))
+				object, irsa.RoleARNAnnotation, out.RoleStillSet, who))
 	}
-}
-
-// adopt takes over, for an imported binding that was never applied, the
-// annotations it manages that still have the imported values, so that
-// releasing them removes them. One changed since the import is someone
-// else's now and stays.
-func adopt(ctx context.Context, sas irsa.ServiceAccounts, state serviceAccountBindingModel) (*corev1.ServiceAccount, error) {
-	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
-	sa, err := sas.Get(ctx, ns, name)
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var same []string
-	for k, v := range state.binding().Annotations() {
-		if sa.Annotations[k] == v {
-			same = append(same, k)
+	if out.Recycled {
+		if len(out.Recycle.Plan.LeftAlone) > 0 {
+			diags.Append(podsLeftAlone(object, "", spec.Restart.Strategy, out.Recycle.Plan.LeftAlone))
+		}
+		if err != nil {
+			diags.Append(recycleError(ns, name, spec.Restart.Strategy, err))
 		}
 	}
-	if len(same) == 0 {
-		return sa, nil
-	}
-	return sas.Adopt(ctx, sa, same)
-}
-
-// otherHolders lists the bindings other than id that hold the
-// ServiceAccount; none when it cannot be read (the delete that follows
-// reports that).
-func (r *serviceAccountBindingResource) otherHolders(ctx context.Context, sas irsa.ServiceAccounts, ns, name, id string) []string {
-	sa, err := sas.Get(ctx, ns, name)
-	if err != nil {
-		return nil
-	}
-	return slices.DeleteFunc(irsa.Holders(sa), func(h string) bool { return h == id })
-}
-
-// bindingID is the ID this binding writes to irsa.HolderAnnotation; empty
-// before its first apply.
-func bindingID(ctx context.Context, private privateState) (string, diag.Diagnostics) {
-	raw, diags := private.GetKey(ctx, bindingIDKey)
-	if len(raw) == 0 || diags.HasError() {
-		return "", diags
-	}
-	id, err := strconv.Unquote(string(raw))
-	if err != nil {
-		return "", diags
-	}
-	return id, diags
-}
-
-// newBindingID is a random ID: nothing Terraform hands a provider names a
-// resource instance across states.
-func newBindingID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// createdUID is the UID Create recorded for the ServiceAccount it created;
-// empty for state written before it was recorded.
-func createdUID(ctx context.Context, private privateState) (k8stypes.UID, diag.Diagnostics) {
-	raw, diags := private.GetKey(ctx, createdUIDKey)
-	if len(raw) == 0 || diags.HasError() {
-		return "", diags
-	}
-	s, err := strconv.Unquote(string(raw))
-	if err != nil {
-		return "", diags
-	}
-	return k8stypes.UID(s), diags
+	return diags
 }
 
 func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
@@ -544,7 +402,7 @@ func (r *serviceAccountBindingResource) ImportState(ctx context.Context, req res
 		resp.Diagnostics.Append(invalidImportID(req.ID, err))
 		return
 	}
-	resp.Diagnostics.Append(resp.Private.SetKey(ctx, importingKey, []byte(`true`))...)
+	resp.Diagnostics.Append(saveOwnership(ctx, resp.Private, binding.Ownership{Importing: true})...)
 	for attr, v := range map[string]any{
 		"id": req.ID, "namespace": ns, "service_account": name,
 		"create_service_account": false, "service_account_created": false, "force_conflicts": false,

@@ -84,17 +84,15 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", object, r.data.kubeHost, err))
 			return
 		}
-		adopting, d := req.Private.GetKey(ctx, adoptKey)
-		resp.Diagnostics.Append(d...)
-		id, d := bindingID(ctx, req.Private)
+		own, d := loadOwnership(ctx, req.Private, false)
 		resp.Diagnostics.Append(d...)
 		var held *binding.HeldError
-		if _, err := binding.CheckHolder(sa, id, desired, r.data.fieldManager); errors.As(err, &held) && len(adopting) == 0 {
+		if _, err := binding.CheckHolder(sa, own.ID, desired, r.data.fieldManager); errors.As(err, &held) && !own.Adopt {
 			// A definite conflict, unlike drift: apply would fail.
 			resp.Diagnostics.Append(serviceAccountHeld(held, desired))
 			return
 		}
-		if !plan.ForceConflicts.ValueBool() && len(adopting) == 0 && irsa.PredictConflicts(sa, desired, r.data.fieldManager) != nil {
+		if !plan.ForceConflicts.ValueBool() && !own.Adopt && irsa.PredictConflicts(sa, desired, r.data.fieldManager) != nil {
 			// managedFields predict a conflict with another field
 			// manager; a dry-run apply confirms it, changing nothing. (No
 			// dry run per binding otherwise: at fleet scale that is a

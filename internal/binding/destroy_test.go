@@ -64,7 +64,11 @@ func TestDestroy_deletesOnlyTheServiceAccountItCreated(t *testing.T) {
 	// (TestServiceAccounts_neverTouchAnotherIncarnation asks the real one).
 	client = fake.NewClientset(&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns", UID: "theirs"}})
 	client.PrependReactor("delete", "serviceaccounts", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		pre := a.(k8stesting.DeleteActionImpl).DeleteOptions.Preconditions
+		del, ok := a.(k8stesting.DeleteActionImpl)
+		if !ok {
+			return false, nil, nil
+		}
+		pre := del.DeleteOptions.Preconditions
 		if pre == nil || pre.UID == nil || *pre.UID != "theirs" {
 			return true, nil, apierrors.NewConflict(corev1.Resource("serviceaccounts"), "api", errors.New("the UID in the precondition does not match"))
 		}

@@ -4,9 +4,9 @@
 
 provider "kubernetes" {
   # The binding owns the eks.amazonaws.com/ annotations of the
-  # ServiceAccount, and irsa-dev/binding-id (which binding holds it);
-  # without this, every plan would remove them again.
-  ignore_annotations = ["^eks\\.amazonaws\\.com\\/.*", "^irsa-dev\\/.*"]
+  # ServiceAccount (and writes no other); without this, every plan would
+  # remove them again.
+  ignore_annotations = ["^eks\\.amazonaws\\.com\\/.*"]
 }
 
 provider "irsa" {}

@@ -107,16 +107,23 @@ func (e *HeldError) Error() string {
 // for exactly the same values holds it too: that is how a
 // create_before_destroy replacement hands over, and it takes nothing from
 // anyone.
-func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string, manager string) ([]string, error) {
-	others := slices.DeleteFunc(irsa.Holders(sa), func(h string) bool { return h == id })
+//
+// base is the provider's field manager, under which each binding has its
+// own (irsa.BindingManager).
+func CheckHolder(sa *corev1.ServiceAccount, id string, desired map[string]string, base string) ([]string, error) {
+	others := slices.DeleteFunc(irsa.Holders(sa, base), func(h string) bool { return h == id })
 	if len(others) == 0 {
 		return nil, nil
 	}
 	current := map[string]string{}
 	differs := false
-	owned := irsa.OwnedBy(sa, manager)
+	// What any binding applied is compared; what another tool set is not.
+	owners := irsa.AnnotationOwners(sa, "")
+	byBinding := func(k string) bool {
+		return slices.ContainsFunc(owners[k], func(m string) bool { return m == base || strings.HasPrefix(m, base+"/") })
+	}
 	for _, k := range irsa.BindingAnnotations {
-		if _, want := desired[k]; !want && !slices.Contains(owned, k) {
+		if _, want := desired[k]; !want && !byBinding(k) {
 			continue // another tool's: neither binding's business
 		}
 		v, ok := sa.Annotations[k]
@@ -193,9 +200,9 @@ func (b Binder) Apply(ctx context.Context, spec Spec, own Ownership) (Outcome, e
 			read = nil
 			var notFound *NotFoundError
 			var held *HeldError
-			return errors.As(err, &notFound) || errors.As(err, &held) || irsa.IsStaleRead(err)
+			return errors.As(err, &notFound) || errors.As(err, &held) || irsa.IsStaleRead(err) || b.heldMeanwhile(err)
 		}
-		return irsa.IsStaleRead(err)
+		return irsa.IsStaleRead(err) || b.heldMeanwhile(err)
 	}, func() (err error) {
 		// out keeps a creation across tries: a ServiceAccount created by
 		// the first try and annotated by a later one is still ours.
@@ -212,7 +219,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec, own Ownership) (Outcome, e
 	out.Annotated = true
 	out.Ownership.Adopt = false
 	out.UID = sa.UID
-	out.AnnotatedAt = AnnotatedAt(sa, b.Conn.FieldManager)
+	out.AnnotatedAt = AnnotatedAt(sa, b.Conn.FieldManager, own.ID)
 
 	e := spec.Binding.Expectation(out.AnnotatedAt)
 	out.Recycle, err = b.engine().Recycle(ctx, b.recycleOptions(spec, e))
@@ -220,10 +227,28 @@ func (b Binder) Apply(ctx context.Context, spec Spec, own Ownership) (Outcome, e
 	return out, err
 }
 
+// heldMeanwhile reports an apply refused because another binding's field
+// manager owns a value: that binding took the ServiceAccount between the
+// read and the apply. Read again, and the holder check names it.
+func (b Binder) heldMeanwhile(err error) bool {
+	var conflict *irsa.ConflictError
+	if !errors.As(err, &conflict) {
+		return false
+	}
+	for _, c := range conflict.Conflicts {
+		for _, m := range c.Managers {
+			if strings.HasPrefix(m, b.Conn.FieldManager+"/") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // annotate reads the ServiceAccount, checks who holds it, and applies the
 // annotations, conditional on what it read.
 func (b Binder) annotate(ctx context.Context, spec Spec, own Ownership, read func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error), out *Outcome) (*corev1.ServiceAccount, error) {
-	sas := irsa.ServiceAccounts{Conn: b.Conn}
+	sas := irsa.ServiceAccounts{Conn: b.Conn, ID: own.ID}
 	if read == nil {
 		read = sas.Get
 	}
@@ -252,24 +277,36 @@ func (b Binder) annotate(ctx context.Context, spec Spec, own Ownership, read fun
 	case err != nil:
 		return nil, fmt.Errorf("read ServiceAccount: %w", err)
 	}
-	var coHolders []string
 	if own.Adopt {
 		// An import takes the ServiceAccount over: the annotations it
-		// imported, and the holder list.
+		// imported, from whoever set them, and from every binding that
+		// held it.
 		if existing, err = sas.Adopt(ctx, existing, spec.AdoptKeys); err != nil {
 			return nil, fmt.Errorf("take over the imported annotations: %w", err)
 		}
-	} else if coHolders, err = CheckHolder(existing, own.ID, spec.Binding.Annotations(), b.Conn.FieldManager); err != nil {
+		if existing, err = sas.MoveFromLegacy(ctx, existing, true); err != nil {
+			return nil, fmt.Errorf("take over the imported annotations: %w", err)
+		}
+	} else if _, err = CheckHolder(existing, own.ID, spec.Binding.Annotations(), b.Conn.FieldManager); err != nil {
 		return nil, err
+	} else if irsa.LegacyHeld(existing, b.Conn.FieldManager, own.ID) {
+		// Held the way earlier releases did: onto the binding's own field
+		// manager first, no value changed, so that the apply below
+		// conflicts with no earlier self.
+		b.logf("moving the binding of ServiceAccount %s/%s onto its own field manager", spec.Namespace, spec.ServiceAccount)
+		if existing, err = sas.MoveFromLegacy(ctx, existing, false); err != nil {
+			return nil, fmt.Errorf("move the binding onto its own field manager: %w", err)
+		}
+	}
+	if existing == nil {
+		return nil, &NotFoundError{Namespace: spec.Namespace, Name: spec.ServiceAccount}
 	}
 	// That very ServiceAccount, as read: one deleted meanwhile is not
 	// re-created, one changed meanwhile is read again.
 	opts := irsa.ApplyOptions{Force: spec.ForceConflicts, UID: existing.UID, ResourceVersion: existing.ResourceVersion}
 
 	b.logf("annotating ServiceAccount %s/%s with role %s", spec.Namespace, spec.ServiceAccount, spec.Binding.RoleARN)
-	annotations := spec.Binding.Annotations()
-	annotations[irsa.HolderAnnotation] = strings.Join(append([]string{own.ID}, coHolders...), ",")
-	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, annotations, opts)
+	sa, err := sas.Apply(ctx, spec.Namespace, spec.ServiceAccount, spec.Binding.Annotations(), opts)
 	if apierrors.IsNotFound(err) {
 		return nil, &NotFoundError{Namespace: spec.Namespace, Name: spec.ServiceAccount}
 	}
@@ -326,10 +363,13 @@ func (b Binder) report(ctx context.Context, spec Spec, c recycle.Credentials, re
 	return stale
 }
 
-// newID is a random binding ID: nothing Terraform hands a provider names a
-// resource instance across states.
+// IDLength is the length of a binding's ID.
+const IDLength = 16
+
+// newID is a random binding ID, IDLength hex digits: nothing Terraform
+// hands a provider names a resource instance across states.
 func newID() string {
-	b := make([]byte, 8)
+	b := make([]byte, IDLength/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
@@ -342,15 +382,19 @@ func (b Binder) logf(format string, args ...any) {
 	}
 }
 
-// AnnotatedAt is when manager last applied the ServiceAccount's
-// annotations, from managedFields: the API server's clock, not ours.
-func AnnotatedAt(sa *corev1.ServiceAccount, manager string) time.Time {
+// AnnotatedAt is when binding id last applied the ServiceAccount's
+// annotations, from managedFields: the API server's clock, not ours. A
+// binding that holds it the way earlier releases did applied them as the
+// shared field manager base.
+func AnnotatedAt(sa *corev1.ServiceAccount, base, id string) time.Time {
 	if sa == nil {
 		return time.Time{}
 	}
-	for _, mf := range sa.ManagedFields {
-		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Time != nil {
-			return mf.Time.Time
+	for _, manager := range irsa.OurManagers(sa, base, id) {
+		for _, mf := range sa.ManagedFields {
+			if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Time != nil {
+				return mf.Time.Time
+			}
 		}
 	}
 	return time.Time{}

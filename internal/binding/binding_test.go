@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,15 +150,30 @@ func TestApply_unreadablePodsCountAsStale(t *testing.T) {
 
 func TestCheckHolder(t *testing.T) {
 	t.Parallel()
+	// held is the ServiceAccount as bindings holders (comma-separated
+	// IDs) applied role, each as its own manager "irsa/ID".
 	held := func(holders, role string) *corev1.ServiceAccount {
 		a := map[string]string{}
-		if holders != "" {
-			a[irsa.HolderAnnotation] = holders
-		}
+		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns", Annotations: a}}
 		if role != "" {
 			a[irsa.RoleARNAnnotation] = role
 		}
-		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns", Annotations: a}}
+		for _, id := range strings.Split(holders, ",") {
+			if id != "" {
+				sa.ManagedFields = append(sa.ManagedFields, metav1.ManagedFieldsEntry{Manager: "irsa/" + id, Operation: metav1.ManagedFieldsOperationApply,
+					FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/role-arn":{}}}}`)})
+			}
+		}
+		return sa
+	}
+	// legacy is the ServiceAccount as earlier releases left it: the
+	// shared manager, and the holders in the old annotation.
+	legacy := func(holders, role string) *corev1.ServiceAccount {
+		sa := held("", role)
+		sa.Annotations[irsa.LegacyHolderAnnotation] = holders
+		sa.ManagedFields = append(sa.ManagedFields, metav1.ManagedFieldsEntry{Manager: "irsa", Operation: metav1.ManagedFieldsOperationApply,
+			FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/role-arn":{},"f:irsa-dev/binding-id":{}}}}`)})
+		return sa
 	}
 	other := "arn:aws:iam::123456789012:role/other"
 	tests := []struct {
@@ -175,17 +191,25 @@ func TestCheckHolder(t *testing.T) {
 		{name: "an extra annotation the other binding set", sa: func() *corev1.ServiceAccount {
 			sa := held("them", role)
 			sa.Annotations[irsa.AudienceAnnotation] = "custom"
-			sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "irsa", Operation: metav1.ManagedFieldsOperationApply,
-				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)}}
+			sa.ManagedFields = append(sa.ManagedFields, metav1.ManagedFieldsEntry{Manager: "irsa/them", Operation: metav1.ManagedFieldsOperationApply,
+				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)})
 			return sa
 		}(), coHolders: []string{"them"}, conflict: true},
 		{name: "an extra annotation another tool set: not the bindings' business", sa: func() *corev1.ServiceAccount {
 			sa := held("them", role)
 			sa.Annotations[irsa.AudienceAnnotation] = "custom"
-			sa.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "helm", Operation: metav1.ManagedFieldsOperationUpdate,
-				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)}}
+			sa.ManagedFields = append(sa.ManagedFields, metav1.ManagedFieldsEntry{Manager: "helm", Operation: metav1.ManagedFieldsOperationUpdate,
+				FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:eks.amazonaws.com/audience":{}}}}`)})
 			return sa
 		}(), coHolders: []string{"them"}},
+		{name: "legacy: another binding, same role: shared", sa: legacy("them", role), coHolders: []string{"them"}},
+		{name: "legacy: another binding, other role: conflict", sa: legacy("them", other), coHolders: []string{"them"}, conflict: true},
+		{name: "legacy: ours, another role: ours to change", sa: legacy("me", other)},
+		{name: "legacy and new side by side", sa: func() *corev1.ServiceAccount {
+			sa := legacy("old", role)
+			sa.ManagedFields = append(sa.ManagedFields, held("new", role).ManagedFields...)
+			return sa
+		}(), coHolders: []string{"new", "old"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,7 +249,7 @@ func TestApply_decidesOnTheSnapshotOnlyWhatTheServerConfirms(t *testing.T) {
 			return live, nil
 		}},
 		{name: "copy held by another binding, since released: confirmed, then applied", gets: 1, snapshot: func(live *corev1.ServiceAccount) (*corev1.ServiceAccount, error) {
-			live.Annotations = map[string]string{irsa.HolderAnnotation: "gone", irsa.RoleARNAnnotation: "arn:aws:iam::123456789012:role/old"}
+			live.Annotations = map[string]string{irsa.LegacyHolderAnnotation: "gone", irsa.RoleARNAnnotation: "arn:aws:iam::123456789012:role/old"}
 			return live, nil
 		}},
 		{name: "missing from the snapshot, created since: confirmed, then applied", gets: 1, snapshot: func(*corev1.ServiceAccount) (*corev1.ServiceAccount, error) {

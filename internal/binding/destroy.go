@@ -66,26 +66,19 @@ func (e *DestroyError) Unwrap() error { return e.Err }
 // annotation gives it. A *DestroyError says a step failed; any other error
 // is recycling's, and the outcome says what was released.
 func (b Binder) Destroy(ctx context.Context, spec Spec, own Ownership, onDestroy bool) (DestroyOutcome, error) {
-	sas := irsa.ServiceAccounts{Conn: b.Conn}
+	sas := irsa.ServiceAccounts{Conn: b.Conn, ID: own.ID}
 	ns, name := spec.Namespace, spec.ServiceAccount
 	if own.Created {
 		return b.destroyCreated(ctx, sas, spec, own)
 	}
-	holder := own.ID
 	if own.Adopt {
 		// Imported and never applied: what it imported is its own now,
 		// whoever held it before.
-		current, err := adoptImported(ctx, sas, spec)
-		if err != nil {
+		if _, err := adoptImported(ctx, sas, spec); err != nil {
 			return DestroyOutcome{}, &DestroyError{Err: err}
 		}
-		if current != nil {
-			if holders := irsa.Holders(current); len(holders) > 0 {
-				holder = holders[0]
-			}
-		}
 	}
-	sa, err := sas.Release(ctx, ns, name, holder)
+	sa, err := sas.Release(ctx, ns, name)
 	var heldElsewhere *irsa.HeldElsewhereError
 	switch {
 	case errors.As(err, &heldElsewhere):
@@ -98,7 +91,7 @@ func (b Binder) Destroy(ctx context.Context, spec Spec, own Ownership, onDestroy
 	var out DestroyOutcome
 	if v, ok := sa.Annotations[irsa.RoleARNAnnotation]; ok {
 		out.RoleStillSet = v
-		out.RoleManagers = irsa.AnnotationOwners(sa, b.Conn.FieldManager)[irsa.RoleARNAnnotation]
+		out.RoleManagers = irsa.AnnotationOwners(sa, irsa.BindingManager(b.Conn.FieldManager, own.ID))[irsa.RoleARNAnnotation]
 		return out, nil
 	}
 	if !onDestroy {
@@ -120,7 +113,7 @@ func (b Binder) Destroy(ctx context.Context, spec Spec, own Ownership, onDestroy
 func (b Binder) destroyCreated(ctx context.Context, sas irsa.ServiceAccounts, spec Spec, own Ownership) (DestroyOutcome, error) {
 	ns, name := spec.Namespace, spec.ServiceAccount
 	if others := otherHolders(ctx, sas, ns, name, own.ID); len(others) > 0 {
-		_, err := sas.Release(ctx, ns, name, own.ID)
+		_, err := sas.Release(ctx, ns, name)
 		var heldElsewhere *irsa.HeldElsewhereError
 		if err != nil && !errors.As(err, &heldElsewhere) {
 			return DestroyOutcome{}, &DestroyError{Err: err}
@@ -159,7 +152,9 @@ func adoptImported(ctx context.Context, sas irsa.ServiceAccounts, spec Spec) (*c
 	if len(same) == 0 {
 		return sa, nil
 	}
-	sa, err = sas.Adopt(ctx, sa, same)
+	if sa, err = sas.Adopt(ctx, sa, same); err == nil {
+		sa, err = sas.MoveFromLegacy(ctx, sa, true)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("take over the imported annotations: %w", err)
 	}
@@ -174,5 +169,5 @@ func otherHolders(ctx context.Context, sas irsa.ServiceAccounts, ns, name, id st
 	if err != nil {
 		return nil
 	}
-	return slices.DeleteFunc(irsa.Holders(sa), func(h string) bool { return h == id })
+	return slices.DeleteFunc(irsa.Holders(sa, sas.FieldManager), func(h string) bool { return h == id })
 }

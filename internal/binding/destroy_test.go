@@ -93,7 +93,7 @@ func TestDestroy_keepsACreatedServiceAccountAnotherBindingHolds(t *testing.T) {
 		t.Fatalf("outcome %+v, err %v; want kept for the successor", out, err)
 	}
 	sa := serviceAccount(t, client)
-	if sa == nil || sa.Annotations[irsa.RoleARNAnnotation] != role || !slices.Equal(irsa.Holders(sa), []string{"successor"}) {
+	if sa == nil || sa.Annotations[irsa.RoleARNAnnotation] != role || !slices.Equal(irsa.Holders(sa, "irsa"), []string{"successor"}) {
 		t.Errorf("ServiceAccount after destroy: %+v; want the role kept, held by the successor alone", sa)
 	}
 }
@@ -138,7 +138,7 @@ func TestDestroy_releasesAndReportsWhatItLeaves(t *testing.T) {
 			t.Fatalf("outcome %+v, err %v; want a plain release", out, err)
 		}
 		sa := serviceAccount(t, client)
-		if _, ok := sa.Annotations[irsa.RoleARNAnnotation]; ok || len(irsa.Holders(sa)) > 0 {
+		if _, ok := sa.Annotations[irsa.RoleARNAnnotation]; ok || len(irsa.Holders(sa, "irsa")) > 0 {
 			t.Errorf("annotations after release: %v", sa.Annotations)
 		}
 	})

@@ -26,7 +26,7 @@ func (s ServiceAccounts) Adopt(ctx context.Context, sa *corev1.ServiceAccount, k
 	ours := -1
 	changed := false
 	for _, mf := range sa.ManagedFields {
-		if mf.Manager == s.FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply {
+		if mf.Manager == s.manager() && mf.Operation == metav1.ManagedFieldsOperationApply {
 			ours = len(fields)
 			fields = append(fields, mf)
 			continue
@@ -44,7 +44,7 @@ func (s ServiceAccounts) Adopt(ctx context.Context, sa *corev1.ServiceAccount, k
 	}
 	if ours < 0 {
 		fields = append(fields, metav1.ManagedFieldsEntry{
-			Manager: s.FieldManager, Operation: metav1.ManagedFieldsOperationApply, APIVersion: "v1",
+			Manager: s.manager(), Operation: metav1.ManagedFieldsOperationApply, APIVersion: "v1",
 			Time: &metav1.Time{Time: time.Now().UTC().Truncate(time.Second)}, FieldsType: "FieldsV1",
 		})
 		ours = len(fields) - 1

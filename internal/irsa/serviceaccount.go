@@ -36,25 +36,6 @@ const (
 	TokenExpirationAnnotation      = "eks.amazonaws.com/token-expiration"
 )
 
-// HolderAnnotation names the bindings that hold a ServiceAccount, by ID,
-// comma-separated, the last to apply first. It is set with the other
-// annotations. A second binding that wants other values fails instead of
-// taking the role back and forth; one that wants the same values (a
-// create_before_destroy replacement) holds it too, and the last holder to
-// go releases the annotations.
-const HolderAnnotation = "irsa-dev/binding-id"
-
-// Holders lists the IDs in sa's HolderAnnotation.
-func Holders(sa *corev1.ServiceAccount) []string {
-	var ids []string
-	for _, id := range strings.Split(sa.Annotations[HolderAnnotation], ",") {
-		if id = strings.TrimSpace(id); id != "" && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // BindingAnnotations lists every annotation a binding may own, in a stable order.
 var BindingAnnotations = []string{RoleARNAnnotation, AudienceAnnotation, STSRegionalEndpointsAnnotation, TokenExpirationAnnotation}
 
@@ -92,11 +73,21 @@ func (b Binding) Expectation(annotatedAt time.Time) Expectation {
 	return e
 }
 
-// ServiceAccounts reads and writes ServiceAccount annotations as the
-// connection's field manager.
+// ServiceAccounts reads and writes ServiceAccount annotations for one
+// binding: as its own field manager (see BindingManager), the connection's
+// field manager and the binding's ID.
 type ServiceAccounts struct {
 	kube.Conn
+	// ID is the binding's; empty writes as the connection's field manager
+	// itself (what releases before per-binding managers did).
+	ID string
 }
+
+// manager is the field manager the binding's annotations are applied as.
+func (s ServiceAccounts) manager() string { return BindingManager(s.FieldManager, s.ID) }
+
+// legacy is the field manager of releases before per-binding managers.
+func (s ServiceAccounts) legacy() ServiceAccounts { return ServiceAccounts{Conn: s.Conn} }
 
 // Get returns the ServiceAccount; a missing one is an apierrors NotFound. A
 // failure that passes is retried for a few seconds, as in kube.PodsOf.
@@ -143,7 +134,7 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 	if o.ResourceVersion != "" {
 		ac.WithResourceVersion(o.ResourceVersion)
 	}
-	opts := metav1.ApplyOptions{FieldManager: s.FieldManager, Force: o.Force}
+	opts := metav1.ApplyOptions{FieldManager: s.manager(), Force: o.Force}
 	if o.DryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
@@ -158,32 +149,34 @@ func (s ServiceAccounts) Apply(ctx context.Context, namespace, name string, anno
 }
 
 // HeldElsewhereError is returned by Release when other bindings hold the
-// ServiceAccount: its annotations are theirs, and stay.
+// ServiceAccount: the annotations they applied too are theirs, and stay.
 type HeldElsewhereError struct{ Holders []string }
 
 func (e *HeldElsewhereError) Error() string {
 	return fmt.Sprintf("the ServiceAccount is held by binding %s", strings.Join(e.Holders, ", "))
 }
 
-// Release gives up every annotation the field manager owns on the
-// ServiceAccount: applying an empty configuration removes the fields only
-// this manager owned. A missing ServiceAccount is not an error, and is never
-// created by it. When another binding than holder holds it (a
+// Release gives up every annotation the binding owns on the ServiceAccount:
+// applying an empty configuration as its field manager removes the fields
+// only it owned, and leaves those another binding applied too (a
 // create_before_destroy replacement, or a second configuration that asked
-// for the same values), nothing is released: the error says who holds it.
-func (s ServiceAccounts) Release(ctx context.Context, namespace, name, holder string) (*corev1.ServiceAccount, error) {
+// for the same values). A binding that still holds it the way releases
+// before per-binding managers did gives that up first. A missing
+// ServiceAccount is not an error, and is never created by it. When other
+// bindings hold it, the error says which.
+func (s ServiceAccounts) Release(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	var released *corev1.ServiceAccount
 	// Conditional on the version read: co-holders released side by side
 	// must not write back each other's holder lists.
 	err := retry.OnError(retry.DefaultRetry, IsStaleRead, func() error {
 		var err error
-		released, err = s.release(ctx, namespace, name, holder)
+		released, err = s.release(ctx, namespace, name)
 		return err
 	})
 	return released, err
 }
 
-func (s ServiceAccounts) release(ctx context.Context, namespace, name, holder string) (*corev1.ServiceAccount, error) {
+func (s ServiceAccounts) release(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
 	sa, err := s.Get(ctx, namespace, name)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -191,35 +184,75 @@ func (s ServiceAccounts) release(ctx context.Context, namespace, name, holder st
 	if err != nil {
 		return nil, err
 	}
-	precondition := ApplyOptions{UID: sa.UID, ResourceVersion: sa.ResourceVersion}
-	if holders := Holders(sa); len(holders) > 0 {
-		rest := slices.DeleteFunc(slices.Clone(holders), func(id string) bool { return id == holder })
-		switch {
-		case len(rest) == len(holders):
-			// Another binding took it over (an import elsewhere).
-			return sa, &HeldElsewhereError{Holders: rest}
-		case len(rest) > 0:
-			// Co-holders asked for the same values: leave them the
-			// annotations, and the holder list without us.
-			keep := map[string]string{HolderAnnotation: strings.Join(rest, ",")}
-			for _, k := range OwnedBy(sa, s.FieldManager) {
-				keep[k] = sa.Annotations[k]
-			}
-			if _, err := s.Apply(ctx, namespace, name, keep, precondition); err != nil && !apierrors.IsNotFound(err) {
-				return nil, err
-			}
-			return sa, &HeldElsewhereError{Holders: rest}
+	if LegacyHeld(sa, s.FieldManager, s.ID) {
+		if sa, err = s.leaveLegacy(ctx, sa, false, false); err != nil || sa == nil {
+			return nil, err
 		}
 	}
-	if len(OwnedBy(sa, s.FieldManager)) == 0 && !slices.Contains(AnnotationOwners(sa, "")[HolderAnnotation], s.FieldManager) {
-		// Nothing of ours to release; do not add a managedFields entry.
-		return sa, nil
+	if len(OwnedBy(sa, s.manager())) > 0 {
+		// Nothing of ours otherwise; an empty apply would add an entry.
+		sa, err = s.Apply(ctx, namespace, name, nil, ApplyOptions{UID: sa.UID, ResourceVersion: sa.ResourceVersion})
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	sa, err = s.Apply(ctx, namespace, name, nil, precondition)
+	if others := slices.DeleteFunc(Holders(sa, s.FieldManager), func(id string) bool { return id == s.ID }); len(others) > 0 {
+		return sa, &HeldElsewhereError{Holders: others}
+	}
+	return sa, nil
+}
+
+// MoveFromLegacy moves a binding that holds sa the way releases before
+// per-binding field managers did (the shared field manager, and its ID in
+// LegacyHolderAnnotation) onto its own field manager, changing no value:
+// first its manager applies the values the shared one owns, so they are
+// owned twice; then the shared manager lets go of them and of the binding's
+// ID. With takeOver (an import), the shared manager lets go of every
+// binding's ID: the import takes the ServiceAccount over. Each write is
+// conditional on the one before.
+func (s ServiceAccounts) MoveFromLegacy(ctx context.Context, sa *corev1.ServiceAccount, takeOver bool) (*corev1.ServiceAccount, error) {
+	return s.leaveLegacy(ctx, sa, true, takeOver)
+}
+
+// leaveLegacy is MoveFromLegacy with keep, or, without it, the release of
+// the legacy hold: the values the shared manager alone owns go with it.
+func (s ServiceAccounts) leaveLegacy(ctx context.Context, sa *corev1.ServiceAccount, keep, takeOver bool) (*corev1.ServiceAccount, error) {
+	legacy := s.legacy()
+	legacyKeys := OwnedBy(sa, legacy.FieldManager)
+	precondition := func(sa *corev1.ServiceAccount) ApplyOptions {
+		return ApplyOptions{UID: sa.UID, ResourceVersion: sa.ResourceVersion}
+	}
+	var err error
+	if keep && len(legacyKeys) > 0 {
+		values := map[string]string{}
+		for _, k := range append(OwnedBy(sa, s.manager()), legacyKeys...) {
+			values[k] = sa.Annotations[k]
+		}
+		if sa, err = s.Apply(ctx, sa.Namespace, sa.Name, values, precondition(sa)); err != nil {
+			return nil, err
+		}
+	}
+	if len(legacyKeys) == 0 && !slices.Contains(AnnotationOwners(sa, "")[LegacyHolderAnnotation], legacy.FieldManager) {
+		return sa, nil // the shared manager owns nothing here
+	}
+	rest := slices.DeleteFunc(legacyHolders(sa), func(id string) bool { return id == s.ID || takeOver })
+	var values map[string]string
+	if len(rest) > 0 {
+		// Legacy co-holders asked for the same values: the shared
+		// manager keeps them, and the holder list without us.
+		values = map[string]string{LegacyHolderAnnotation: strings.Join(rest, ",")}
+		for _, k := range legacyKeys {
+			values[k] = sa.Annotations[k]
+		}
+	}
+	released, err := legacy.Apply(ctx, sa.Namespace, sa.Name, values, precondition(sa))
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
-	return sa, err
+	return released, err
 }
 
 // IsStaleRead is a conflict on the resourceVersion a write was conditional
@@ -290,7 +323,7 @@ func (s ServiceAccounts) explainConflict(ctx context.Context, namespace, name st
 	if err != nil {
 		return errors.Join(applyErr, err)
 	}
-	predicted := PredictConflicts(sa, desired, s.FieldManager)
+	predicted := PredictConflicts(sa, desired, OurManagers(sa, s.FieldManager, s.ID)...)
 	if predicted == nil {
 		// The owner changed between the apply and the read; the API
 		// server's message still names it.
@@ -300,13 +333,14 @@ func (s ServiceAccounts) explainConflict(ctx context.Context, namespace, name st
 	return predicted
 }
 
-// PredictConflicts is what a server-side apply of desired by manager would
-// refuse, read from sa's managedFields as the API server reads them: an
-// annotation whose value would change and that another manager owns. Nil
+// PredictConflicts is what a server-side apply of desired by the binding
+// would refuse, read from sa's managedFields as the API server reads them:
+// an annotation whose value would change and that a manager other than
+// ours (OurManagers) owns. Nil
 // when there is none. A plan asks this of a ServiceAccount it has already
 // read rather than send a dry run per binding; what it predicts is
 // confirmed by the API server before it is reported.
-func PredictConflicts(sa *corev1.ServiceAccount, desired map[string]string, manager string) *ConflictError {
+func PredictConflicts(sa *corev1.ServiceAccount, desired map[string]string, ours ...string) *ConflictError {
 	cerr := &ConflictError{Namespace: sa.Namespace, Name: sa.Name}
 	owners := AnnotationOwners(sa, "")
 	for _, key := range BindingAnnotations {
@@ -316,7 +350,7 @@ func PredictConflicts(sa *corev1.ServiceAccount, desired map[string]string, mana
 		}
 		var others []string
 		for _, m := range owners[key] {
-			if m != manager {
+			if !slices.Contains(ours, m) {
 				others = append(others, m)
 			}
 		}

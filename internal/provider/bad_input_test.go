@@ -177,9 +177,9 @@ func badInputs(t *testing.T, ns, absentNS string) []badInput {
 		{name: "timeout without a unit", config: with(`  timeouts = { update = "10" }`), summary: "Invalid Attribute Value Time Duration", fix: `must be a string containing a sequence of decimal numbers, each with optional fraction and a unit suffix`},
 
 		// The provider's own settings.
-		{name: "empty field manager", config: provider(`  field_manager = ""`) + good, summary: "Invalid Field Manager", fix: "it is empty, and server-side apply requires a field manager. Set a name of 1 to 128 printable characters"},
-		{name: "field manager too long", config: provider(`  field_manager = "`+strings.Repeat("m", 129)+`"`) + good, summary: "Invalid Field Manager", fix: "it is 129 bytes long. Set a name of 1 to 128 printable characters"},
-		{name: "field manager with a newline", config: provider(`  field_manager = "irsa\n"`) + good, summary: "Invalid Field Manager", fix: "invalid character U+000A (at position 4). Set a name of 1 to 128 printable characters"},
+		{name: "empty field manager", config: provider(`  field_manager = ""`) + good, summary: "Invalid Field Manager", fix: "it is empty, and server-side apply requires a field manager. Set a name of 1 to 111 printable characters"},
+		{name: "field manager too long", config: provider(`  field_manager = "`+strings.Repeat("m", 112)+`"`) + good, summary: "Invalid Field Manager", fix: "it is 112 bytes long, and each binding writes as it, a slash and its 16-character ID. Set a name of 1 to 111 printable characters"},
+		{name: "field manager with a newline", config: provider(`  field_manager = "irsa\n"`) + good, summary: "Invalid Field Manager", fix: "invalid character U+000A (at position 4). Set a name of 1 to 111 printable characters"},
 		{name: "unknown trust check mode", config: "provider \"irsa\" {\n  trust_check = \"strict\"\n}\n" + good, summary: "Invalid Attribute Value Match", fix: `value must be one of: ["error" "warn" "off"]`},
 		{name: "plain-http OIDC issuer", config: provider(`  oidc_issuer = "http://oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE"`) + good, summary: "Invalid Attribute Value Match", fix: "oidc_issuer must be an https:// URL"},
 

@@ -113,7 +113,7 @@ func serviceAccountHeld(he *binding.HeldError, desired map[string]string) diag.D
 		"apply. Nothing was changed.\n\nTo move the binding into this configuration: in the one that holds it, remove it from " +
 		"state without destroying it (terraform state rm ADDRESS, or a removed block with lifecycle { destroy = false }), then " +
 		"import it here (terraform import ADDRESS NAMESPACE/NAME, or an import block): the import takes it over. If the " +
-		"configuration that held it is gone for good, remove the " + irsa.HolderAnnotation + " annotation from the ServiceAccount.")
+		"configuration that held it is gone for good, import it here the same way: the import takes it over from the binding that is gone.")
 	return diag.NewErrorDiagnostic("Service Account Already Bound", b.String())
 }
 

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
 
 // terraform-plugin-testing cannot see warnings, and a plan's warnings are
@@ -98,6 +100,24 @@ func hasErrors(diags []*tfprotov6.Diagnostic) bool {
 // plan plans the binding with config attrs, over prior (nil: create).
 func (p *planServer) plan(config map[string]tftypes.Value, prior map[string]tftypes.Value) []*tfprotov6.Diagnostic {
 	p.t.Helper()
+	return p.planWithPrivate(config, prior, nil)
+}
+
+// planWithPrivate is plan with the prior private state's provider keys, as
+// the framework encodes them (a JSON object of base64 values).
+func (p *planServer) planWithPrivate(config map[string]tftypes.Value, prior map[string]tftypes.Value, private map[string]string) []*tfprotov6.Diagnostic {
+	p.t.Helper()
+	var priorPrivate []byte
+	if private != nil {
+		raw := map[string][]byte{}
+		for k, v := range private {
+			raw[k] = []byte(v)
+		}
+		var err error
+		if priorPrivate, err = json.Marshal(raw); err != nil {
+			p.t.Fatal(err)
+		}
+	}
 	cfg := objectValue(p.t, p.resource, config)
 	priorState := tftypes.NewValue(p.resource, nil)
 	proposed := cfg
@@ -117,6 +137,7 @@ func (p *planServer) plan(config map[string]tftypes.Value, prior map[string]tfty
 		PriorState:       dynamic(p.t, p.resource, priorState),
 		ProposedNewState: dynamic(p.t, p.resource, proposed),
 		Config:           dynamic(p.t, p.resource, cfg),
+		PriorPrivate:     priorPrivate,
 	})
 	if err != nil {
 		p.t.Fatal(err)
@@ -192,6 +213,47 @@ func TestPlanWarnings(t *testing.T) {
 			"Apply will fail unless this is resolved", `"kubectl-annotate"`, testRoleC)
 		if hasErrors(diags) {
 			t.Errorf("errors: %v", diags)
+		}
+	})
+
+	t.Run("an import of a ServiceAccount another binding holds names that binding", func(t *testing.T) {
+		c := newTestCluster(t)
+		c.createSA("api")
+		// Another binding's apply, as its field manager writes it.
+		holder := irsa.ServiceAccounts{Conn: kube.Conn{Client: c.client, FieldManager: DefaultFieldManager}, ID: "0123456789abcdef"}
+		if _, err := holder.Apply(t.Context(), c.ns, "api", map[string]string{irsa.RoleARNAnnotation: testRoleA}, irsa.ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		imported := bindingAttrs(c.ns, "api", testRoleA)
+		imported["id"] = str(c.ns + "/api")
+		diags := p.planWithPrivate(bindingAttrs(c.ns, "api", testRoleA), imported, map[string]string{"adopt": "true"})
+		expectDiagnostic(t, diags, tfprotov6.DiagnosticSeverityWarning, "Import Takes the Service Account Over",
+			c.ns+"/api", "binding 0123456789abcdef", "terraform state rm")
+		// Not imported: no such warning.
+		for _, d := range p.planWithPrivate(bindingAttrs(c.ns, "api", testRoleA), imported, map[string]string{"binding_id": `"fedcba9876543210"`}) {
+			if d.Summary == "Import Takes the Service Account Over" {
+				t.Errorf("a binding that was not imported warned: %s", d.Detail)
+			}
+		}
+	})
+
+	t.Run("a binding held the earlier way plans its move onto its own manager", func(t *testing.T) {
+		c := newTestCluster(t)
+		c.createSA("api")
+		legacy := irsa.ServiceAccounts{Conn: kube.Conn{Client: c.client, FieldManager: DefaultFieldManager}}
+		if _, err := legacy.Apply(t.Context(), c.ns, "api", map[string]string{irsa.RoleARNAnnotation: testRoleA, "irsa-dev/binding-id": "0123456789abcdef"}, irsa.ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		prior := bindingAttrs(c.ns, "api", testRoleA)
+		prior["id"] = str(c.ns + "/api")
+		diags := p.planWithPrivate(bindingAttrs(c.ns, "api", testRoleA), prior, map[string]string{"binding_id": `"0123456789abcdef"`})
+		expectDiagnostic(t, diags, tfprotov6.DiagnosticSeverityWarning, "Binding Moves onto Its Own Field Manager",
+			c.ns+"/api", DefaultFieldManager+"/0123456789abcdef", "no pod is")
+		// Held by another binding the earlier way: not ours to move.
+		for _, d := range p.planWithPrivate(bindingAttrs(c.ns, "api", testRoleA), prior, map[string]string{"binding_id": `"fedcba9876543210"`}) {
+			if d.Summary == "Binding Moves onto Its Own Field Manager" {
+				t.Errorf("another binding's hold was planned as ours: %s", d.Detail)
+			}
 		}
 	})
 

@@ -89,10 +89,12 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 				Validators: []validator.String{stringvalidator.OneOf(trustCheckModes...)},
 			},
 			"field_manager": schema.StringAttribute{
-				MarkdownDescription: "The server-side apply field manager the provider writes annotations as. " +
-					"Defaults to `" + DefaultFieldManager + "`. Changing it on existing bindings makes them " +
-					"conflict with themselves: the old manager still owns the annotations. 1 to 128 printable characters, " +
-					"as the API server requires.",
+				MarkdownDescription: "The server-side apply field manager the provider writes as. Each binding " +
+					"writes its annotations as a manager of its own, this name, a slash and the binding's ID " +
+					"(`" + DefaultFieldManager + "/3f9c0a1b2c3d4e5f`), which is how the API server keeps who holds a " +
+					"ServiceAccount. Defaults to `" + DefaultFieldManager + "`. Changing it on existing bindings makes them " +
+					"conflict with themselves: the old managers still own the annotations. 1 to 111 printable characters " +
+					"(the API server's 128, less the binding's ID).",
 				Optional:   true,
 				Validators: []validator.String{fieldManagerValidator{}},
 			},

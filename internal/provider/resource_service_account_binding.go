@@ -213,7 +213,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 			resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
 			return
 		}
-		state.StalePods = stalePodsValue(recycle.Stale(pods, desired.binding().Expectation(binding.AnnotatedAt(sa, r.data.fieldManager))))
+		state.StalePods = stalePodsValue(recycle.Stale(pods, desired.binding().Expectation(binding.AnnotatedAt(sa, r.data.fieldManager, own.ID))))
 	}
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)

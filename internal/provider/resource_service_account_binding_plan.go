@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +65,12 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	}
 	desired := plan.binding().Annotations()
 	annotationsChange := state == nil || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
+	if state != nil {
+		resp.Diagnostics.Append(r.planImportTakeover(ctx, req, plan)...)
+	}
+	if !annotationsChange {
+		resp.Diagnostics.Append(r.planOwnershipMove(ctx, req, resp)...)
+	}
 	if !annotationsChange && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {
 		return // refresh found every pod credentialed: nothing to ask the cluster
 	}
@@ -92,14 +101,14 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 			resp.Diagnostics.Append(serviceAccountHeld(held, desired))
 			return
 		}
-		if !plan.ForceConflicts.ValueBool() && !own.Adopt && irsa.PredictConflicts(sa, desired, r.data.fieldManager) != nil {
+		if !plan.ForceConflicts.ValueBool() && !own.Adopt && irsa.PredictConflicts(sa, desired, irsa.OurManagers(sa, r.data.fieldManager, own.ID)...) != nil {
 			// managedFields predict a conflict with another field
 			// manager; a dry-run apply confirms it, changing nothing. (No
 			// dry run per binding otherwise: at fleet scale that is a
 			// request per binding for nothing.) A conflict is a warning
 			// here, not an error: the plan must still show the drift (exit
 			// code 2 for drift detection); the apply is what fails.
-			_, err := (irsa.ServiceAccounts{Conn: conn}).Apply(ctx, ns, name, desired, irsa.ApplyOptions{DryRun: true})
+			_, err := (irsa.ServiceAccounts{Conn: conn, ID: own.ID}).Apply(ctx, ns, name, desired, irsa.ApplyOptions{DryRun: true})
 			var ce *irsa.ConflictError
 			switch {
 			case errors.As(err, &ce):
@@ -140,4 +149,72 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	} else if len(recycling.LeftAlone) > 0 {
 		resp.Diagnostics.Append(podsLeftAlone(object, plan.RoleARN.ValueString(), settings.Strategy, recycling.LeftAlone))
 	}
+}
+
+// planOwnershipMove plans the one update a binding that holds its
+// ServiceAccount the way earlier releases did needs to move onto its own
+// field manager (irsa.LegacyHolderAnnotation): without it, nothing would
+// change and the old annotation would stay. The refresh has already read the
+// ServiceAccount, so the snapshot answers.
+func (r *serviceAccountBindingResource) planOwnershipMove(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) diag.Diagnostics {
+	var diags diag.Diagnostics
+	var plan serviceAccountBindingModel
+	diags.Append(req.Plan.Get(ctx, &plan)...)
+	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
+	sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
+	if err != nil {
+		return diags // Read and apply report it
+	}
+	own, d := loadOwnership(ctx, req.Private, false)
+	diags.Append(d...)
+	if !irsa.LegacyHeld(sa, r.data.fieldManager, own.ID) {
+		return diags
+	}
+	diags.AddWarning("Binding Moves onto Its Own Field Manager",
+		fmt.Sprintf("ServiceAccount %s/%s is bound the way earlier releases of the provider did it, with the %s annotation "+
+			"naming the binding. This apply moves the binding onto a server-side apply field manager of its own (%s) and "+
+			"removes that annotation; no value of the eks.amazonaws.com/ annotations changes and no pod is touched. Tools "+
+			"beside the binding then need to ignore only the eks.amazonaws.com/ annotations.",
+			ns, name, irsa.LegacyHolderAnnotation, irsa.BindingManager(r.data.fieldManager, bindingIDOrNew(own.ID))))
+	diags.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
+	return diags
+}
+
+// bindingIDOrNew names the ID a binding has or will be given, for messages.
+func bindingIDOrNew(id string) string {
+	if id == "" {
+		return "ID given at apply"
+	}
+	return id
+}
+
+// planImportTakeover warns, for an imported binding not applied yet, that
+// its first apply (or its destroy) takes the ServiceAccount over from the
+// bindings that hold it now: their configurations keep running, but no
+// longer own the annotations.
+func (r *serviceAccountBindingResource) planImportTakeover(ctx context.Context, req resource.ModifyPlanRequest, plan serviceAccountBindingModel) diag.Diagnostics {
+	var diags diag.Diagnostics
+	own, d := loadOwnership(ctx, req.Private, false)
+	diags.Append(d...)
+	if !own.Adopt {
+		return diags
+	}
+	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
+	sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
+	if err != nil {
+		return diags // Read and apply report it
+	}
+	holders := slices.DeleteFunc(irsa.Holders(sa, r.data.fieldManager), func(id string) bool { return id == own.ID })
+	if len(holders) == 0 {
+		return diags
+	}
+	diags.AddWarning("Import Takes the Service Account Over",
+		fmt.Sprintf("ServiceAccount %s/%s is held by binding %s, in another configuration or Terraform state (or in this one). "+
+			"This binding was imported: its first apply, or its destroy, takes the annotations over from that binding, which "+
+			"then owns nothing there; its destroy removes nothing, and an apply of it with other values fails as Service "+
+			"Account Already Bound. If that binding is still in use, remove it from its state without destroying it "+
+			"(terraform state rm ADDRESS, or a removed block with lifecycle { destroy = false }); if this import is a "+
+			"mistake, remove this binding from state the same way before applying.",
+			ns, name, strings.Join(holders, ", ")))
+	return diags
 }

@@ -26,7 +26,7 @@ const resourceAddr = "irsa_service_account_binding.test"
 
 // checkAnnotations asserts the ServiceAccount's binding annotations are
 // exactly want (absent keys must be absent), that the unrelated annotation
-// and label survived, and that this provider's field manager owns what it set.
+// and label survived, and that a binding's own field manager owns what it set.
 func (c *testCluster) checkAnnotations(name string, want map[string]string) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		sa, err := c.getSA(name)
@@ -43,10 +43,9 @@ func (c *testCluster) checkAnnotations(name string, want map[string]string) reso
 		if sa.Annotations["team"] != "payments" || sa.Labels["app.kubernetes.io/name"] != name {
 			return fmt.Errorf("unrelated metadata changed: annotations %v labels %v", sa.Annotations, sa.Labels)
 		}
-		owned := irsa.OwnedBy(sa, DefaultFieldManager)
 		for key := range want {
-			if !slices.Contains(owned, key) {
-				return fmt.Errorf("%s is not owned by %s (owners %v)", key, DefaultFieldManager, irsa.AnnotationOwners(sa, ""))
+			if owners := managersOf(sa, key); !slices.ContainsFunc(owners, isBindingManager) {
+				return fmt.Errorf("%s is not owned by a binding's field manager %s/ID (owners %v)", key, DefaultFieldManager, owners)
 			}
 		}
 		return nil
@@ -480,8 +479,8 @@ resource "irsa_service_account_binding" "test" {
 				if err != nil {
 					return err
 				}
-				if owners := irsa.AnnotationOwners(sa, "")[irsa.RoleARNAnnotation]; !slices.Equal(owners, []string{"platform-team"}) {
-					return fmt.Errorf("role-arn owners = %v, want [platform-team]", owners)
+				if owners := managersOf(sa, irsa.RoleARNAnnotation); len(owners) != 1 || !regexp.MustCompile(`^platform-team/[0-9a-f]{16}$`).MatchString(owners[0]) {
+					return fmt.Errorf("role-arn owners = %v, want [platform-team/ID]", owners)
 				}
 				return nil
 			},

@@ -101,8 +101,8 @@ func (c *testCluster) checkSoleOwner(name, key string) resource.TestCheckFunc {
 		if err != nil {
 			return err
 		}
-		if owners := irsa.AnnotationOwners(sa, "")[key]; len(owners) != 1 || owners[0] != DefaultFieldManager {
-			return fmt.Errorf("%s is owned by %v, want %s alone", key, owners, DefaultFieldManager)
+		if owners := managersOf(sa, key); len(owners) != 1 || !isBindingManager(owners[0]) {
+			return fmt.Errorf("%s is owned by %v, want one binding's field manager %s/ID alone", key, owners, DefaultFieldManager)
 		}
 		return nil
 	}

@@ -9,6 +9,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 )
 
 // Validators the framework's own set does not cover: each says what the
@@ -79,9 +82,11 @@ func (fieldManagerValidator) ValidateString(_ context.Context, req validator.Str
 	if fm == "" {
 		problems = append(problems, "it is empty, and server-side apply requires a field manager")
 	}
-	for _, e := range metav1validation.ValidateFieldManager(fm, field.NewPath("fieldManager")) {
+	// Each binding writes as fm, a slash and its 16-digit ID: that name
+	// is what the API server must accept.
+	for _, e := range metav1validation.ValidateFieldManager(irsa.BindingManager(fm, strings.Repeat("0", binding.IDLength)), field.NewPath("fieldManager")) {
 		if e.Type == field.ErrorTypeTooLong {
-			problems = append(problems, fmt.Sprintf("it is %d bytes long", len(fm)))
+			problems = append(problems, fmt.Sprintf("it is %d bytes long, and each binding writes as it, a slash and its %d-character ID", len(fm), binding.IDLength))
 			continue
 		}
 		problems = append(problems, e.Detail)
@@ -92,8 +97,12 @@ func (fieldManagerValidator) ValidateString(_ context.Context, req validator.Str
 	resp.Diagnostics.AddAttributeError(req.Path, "Invalid Field Manager", fmt.Sprintf(
 		"The API server would reject field_manager %q: %s. Set a name of 1 to %d printable characters, such as %s, "+
 			"or remove field_manager to use that default.",
-		fm, strings.Join(problems, "; "), metav1validation.FieldManagerMaxLength, DefaultFieldManager))
+		fm, strings.Join(problems, "; "), maxFieldManagerLength, DefaultFieldManager))
 }
+
+// maxFieldManagerLength is what a binding's ID leaves of the API server's
+// limit for field_manager.
+var maxFieldManagerLength = metav1validation.FieldManagerMaxLength - 1 - binding.IDLength
 
 // positiveDurationValidator rejects a timeout of zero or less: it would
 // cancel the operation before its first request. The timeouts package

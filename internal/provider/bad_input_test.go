@@ -252,9 +252,7 @@ func badInputs(t *testing.T, ns, absentNS string) []badInput {
 // that says what is wrong and how to fix it, and leaves the cluster as it
 // was. A provider panic would crash the test binary.
 func TestAccBadInputs(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
+	requireEnv(t)
 	testAccPreCheck(t)
 	c := newTestCluster(t)
 	c.createSA("api")

@@ -12,9 +12,7 @@ import (
 // provider built from this checkout (the environment's dev overrides), so a
 // schema change that breaks the documentation fails the build.
 func TestExamplesValidate(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("needs the local environment: set TF_ACC=1 (make test does)")
-	}
+	requireEnv(t)
 	tf := os.Getenv("TF_ACC_TERRAFORM_PATH")
 	if tf == "" {
 		var err error

@@ -34,7 +34,7 @@ func faultTest(t *testing.T) {
 	if os.Getenv("IRSA_TEST_FAULTS") == "" {
 		t.Skip("fault test: run with make test-faults (IRSA_TEST_FAULTS=1)")
 	}
-	cliAcceptance(t)
+	requireEnv(t)
 }
 
 // faultRule makes a proxy answer matching requests itself: the first times

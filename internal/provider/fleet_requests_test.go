@@ -27,7 +27,7 @@ import (
 // shared reads, plan included; and what the shared reads see is the truth
 // (drift shows).
 func TestAccFleet_readsAreSharedPerNamespace(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	const namespaces, perNamespace = 3, 4
 	bindings := namespaces * perNamespace
 	client, err := testenv.Clientset()
@@ -134,7 +134,7 @@ func TestAccFleet_readsAreSharedPerNamespace(t *testing.T) {
 // and the binder reads again and applies (the fake clientset does not
 // check resourceVersions, so this is tested here).
 func TestAccBinder_outdatedSnapshotIsReadAgain(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	outdated, err := c.getSA("api")

@@ -48,16 +48,6 @@ const (
 	rbacWebhookDiagnosis = "webhook-diagnosis.yaml"
 )
 
-// needsEnvironment skips without TF_ACC, before the test asks the
-// environment for anything.
-func needsEnvironment(t *testing.T) {
-	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
-	testAccPreCheck(t)
-}
-
 // rbacManifests is every manifest of the guide.
 var rbacManifests = []string{rbacPlan, rbacWorkloads, rbacAnnotate, rbacRollout, rbacEvict, rbacDelete, rbacCreateSA,
 	rbacReadinessCheck, rbacIssuerDiscovery, rbacWebhookDiagnosis}

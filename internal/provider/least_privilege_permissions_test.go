@@ -235,7 +235,7 @@ func TestLeastPrivilege_rowsCoverTheManifests(t *testing.T) {
 }
 
 func TestLeastPrivilege_eachPermission(t *testing.T) {
-	needsEnvironment(t)
+	requireEnv(t)
 	rows := permissionRows()
 	all := loadRBAC(t, rbacManifests...)
 

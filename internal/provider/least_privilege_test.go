@@ -45,7 +45,7 @@ func (c *testCluster) checkReleased(name string) func(*terraform.State) error {
 // import, drift seen by a plan as the plan-only user, apply, role change,
 // destroy.
 func TestAccLeastPrivilege_rollout(t *testing.T) {
-	needsEnvironment(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
@@ -133,7 +133,7 @@ func TestAccLeastPrivilege_rollout(t *testing.T) {
 // leastPrivilegeStrategy creates a binding with strategy and changes its
 // role, as a user bound to files only, then destroys it.
 func leastPrivilegeStrategy(t *testing.T, strategy string, files ...string) {
-	needsEnvironment(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
@@ -215,7 +215,7 @@ func TestAccLeastPrivilege_strategies(t *testing.T) {
 // Strategy none needs no workload, pod or cluster-wide permission, and with
 // oidc_issuer set in the provider, no issuer discovery either.
 func TestAccLeastPrivilege_none(t *testing.T) {
-	needsEnvironment(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.createDeployment("api", "api", 2)
@@ -263,7 +263,7 @@ resource "irsa_service_account_binding" "test" {
 }
 
 func TestAccLeastPrivilege_createServiceAccount(t *testing.T) {
-	needsEnvironment(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	u := newRBACUser(t)
 	c.grant(u, loadRBAC(t, rbacPlan, rbacAnnotate, rbacCreateSA, rbacIssuerDiscovery))
@@ -298,7 +298,7 @@ func TestAccLeastPrivilege_createServiceAccount(t *testing.T) {
 // An import takes the annotations over from the tool that set them at the
 // first apply (a JSON patch of managedFields): annotate's patch covers it.
 func TestAccLeastPrivilege_importThenApply(t *testing.T) {
-	needsEnvironment(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	c.annotate("api", irsa.RoleARNAnnotation, testRoleA)

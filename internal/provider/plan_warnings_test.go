@@ -31,9 +31,7 @@ type planServer struct {
 
 func newPlanServer(t *testing.T) *planServer {
 	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("needs the local environment: set TF_ACC=1 (make test does)")
-	}
+	requireEnv(t)
 	server, err := providerserver.NewProtocol6WithError(New("test", "plan")())()
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 // internal/pluginlog); with TF_LOG_PROVIDER the framework's and the
 // provider's logs are all there.
 func TestAccPluginLogs_writtenOnlyWhenTheCLIShowsThem(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	tf := newTerraformCLI(t, bindingConfig(c.ns, "api", testRoleA, ""))

@@ -27,6 +27,17 @@ var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServe
 	"irsa": providerserver.NewProtocol6WithError(New("test", "acc")()),
 }
 
+// requireEnv skips a test that needs the local environment (the cluster,
+// moto, the CLIs) unless TF_ACC is set, as resource.Test does: `make test`
+// sets it after `make testenv-up`; `go test ./...` alone runs the rest.
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		t.Skip("needs the local environment: set TF_ACC=1 (make test does)")
+	}
+	testAccPreCheck(t)
+}
+
 func testAccPreCheck(t *testing.T) {
 	t.Helper()
 	if os.Getenv("KUBECONFIG") == "" {
@@ -49,10 +60,7 @@ type testCluster struct {
 
 func newTestCluster(t *testing.T) *testCluster {
 	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		// As resource.Test does: the cluster is the acceptance tests'.
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
+	requireEnv(t)
 	client, err := testenv.Clientset()
 	if err != nil {
 		t.Fatal(err)

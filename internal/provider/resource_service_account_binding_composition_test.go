@@ -60,7 +60,7 @@ func exampleFile(t *testing.T, name, ns string) string {
 }
 
 func TestAccServiceAccountBinding_composition(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	overrides := kubernetesProviderOverrides(t)
 	tests := []struct {
 		name  string

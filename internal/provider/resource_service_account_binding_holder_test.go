@@ -156,7 +156,7 @@ func TestAccServiceAccountBinding_createBeforeDestroyKeepsACreatedServiceAccount
 // changes nothing; with the same role it shares the ServiceAccount, and
 // destroying it leaves the first one's annotation.
 func TestAccServiceAccountBinding_twoStates(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	first := newTerraformCLI(t, bindingConfig(c.ns, "api", testRoleA, ""))

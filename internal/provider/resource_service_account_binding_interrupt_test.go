@@ -19,7 +19,7 @@ import (
 // untainted with the annotation in place, the next plan updates it in place,
 // and the next apply finishes the job on the same ServiceAccount.
 func TestAccServiceAccountBinding_interruptedApplyConverges(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	dep := &appsv1.Deployment{

@@ -48,7 +48,7 @@ const (
 // allows: no secret may appear in the logs (Terraform's and the
 // provider's, in TF_LOG_PATH), the CLI output, the state or the saved plan.
 func TestAccServiceAccountBinding_secretsNeverLeak(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	for _, sa := range []string{"api-token", "api-cert", "api-exec", "api-leaky"} {
 		c.createSA(sa)
@@ -251,7 +251,7 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) {
 // stdout or stderr, never reaches the CLI's output or the TRACE log; the
 // diagnostics say in words what was wrong.
 func TestAccServiceAccountBinding_credentialHelperOutputNeverShown(t *testing.T) {
-	cliAcceptance(t)
+	requireEnv(t)
 	c := newTestCluster(t)
 	c.createSA("api")
 	role := trustedRole(t, "system:serviceaccount:"+c.ns+":api")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -24,9 +23,7 @@ import (
 // ServiceAccount deleted meanwhile creates nothing, and a delete aimed at
 // one re-created meanwhile deletes nothing.
 func TestServiceAccounts_neverTouchAnotherIncarnation(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("needs the local environment: set TF_ACC=1 (make test does)")
-	}
+	requireEnv(t)
 	c := newTestCluster(t)
 	sas := irsa.ServiceAccounts{Conn: kube.Conn{Client: c.client, FieldManager: "irsa-test"}}
 	c.createSA("api")

@@ -154,16 +154,6 @@ func (tf *terraformCLI) plannedActions() map[string][]string {
 	return actions
 }
 
-// cliAcceptance guards the tests that run terraform themselves: they skip
-// without TF_ACC, like resource.Test, and need the local environment.
-func cliAcceptance(t *testing.T) {
-	t.Helper()
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
-	}
-	testAccPreCheck(t)
-}
-
 // applyInFlight is a terraform apply started in the background.
 type applyInFlight struct {
 	cmd    *exec.Cmd

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"os"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -44,9 +43,7 @@ func summaries(diags diag.Diagnostics, sev diag.Severity) []string {
 }
 
 func TestCheckTrust_severityFollowsTheMode(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("needs the IAM emulator: set TF_ACC=1 (make test does)")
-	}
+	requireEnv(t)
 	t.Parallel()
 	role := trustedRole(t, trust.Subject("payments", "api-v2"))
 	m := bindingModel("payments", "api", role)
@@ -68,9 +65,7 @@ func TestCheckTrust_severityFollowsTheMode(t *testing.T) {
 }
 
 func TestCheckTrust_callsPerDistinctRoleAndProvider(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("needs the IAM emulator: set TF_ACC=1 (make test does)")
-	}
+	requireEnv(t)
 	t.Parallel()
 	shared := trustedRole(t, "system:serviceaccount:payments:*")
 	other := trustedRole(t, "system:serviceaccount:billing:api")
@@ -92,9 +87,7 @@ func TestCheckTrust_callsPerDistinctRoleAndProvider(t *testing.T) {
 }
 
 func TestCheckTrust_noCredentialsSkipsWithAWarning(t *testing.T) {
-	if os.Getenv("TF_ACC") == "" {
-		t.Skip("needs the local environment: set TF_ACC=1 (make test does)")
-	}
+	requireEnv(t)
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
 		t.Setenv(k, "")
 	}

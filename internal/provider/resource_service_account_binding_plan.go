@@ -67,8 +67,6 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	annotationsChange := state == nil || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
 	if state != nil {
 		resp.Diagnostics.Append(r.planImportTakeover(ctx, req, plan)...)
-	}
-	if !annotationsChange {
 		resp.Diagnostics.Append(r.planOwnershipMove(ctx, req, resp)...)
 	}
 	if !annotationsChange && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {

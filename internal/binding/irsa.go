@@ -121,6 +121,20 @@ func (m irsaBinding) credentials(at time.Time) recycle.Credentials {
 	return m.spec.Binding.Expectation(at)
 }
 
+// observe reads when the binding last applied the annotations: pods created
+// before may predate them.
+func (m irsaBinding) observe(ctx context.Context, own Ownership) (recycle.Credentials, error) {
+	read := m.Lookup
+	if read == nil {
+		read = irsa.ServiceAccounts{Conn: m.Conn}.Get
+	}
+	sa, err := read(ctx, m.spec.Namespace, m.spec.ServiceAccount)
+	if err != nil {
+		return nil, err
+	}
+	return m.credentials(AnnotatedAt(sa, m.Conn.FieldManager, own.ID)), nil
+}
+
 // released is a pod with no role injected.
 func (m irsaBinding) released() recycle.Credentials { return irsa.Expectation{} }
 

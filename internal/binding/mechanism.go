@@ -30,6 +30,9 @@ type mechanism interface {
 	release(ctx context.Context, own Ownership) (out DestroyOutcome, gone bool, err error)
 	// released is what a pod carries once the binding is gone.
 	released() recycle.Credentials
+	// observe is what a pod carries while the source stays as it is now:
+	// what Read judges pods by, for drift.
+	observe(ctx context.Context, own Ownership) (recycle.Credentials, error)
 }
 
 // bound is what bind did.
@@ -41,6 +44,13 @@ type bound struct {
 	uid     types.UID
 	// at is when the source was last bound, by the API server's clock.
 	at time.Time
+}
+
+// Credentials is what a credentialed pod of the binding looks like now,
+// for judging pods without changing anything (Read). A plan's snapshot
+// answers through Lookup.
+func (b Binder) Credentials(ctx context.Context, spec Spec, own Ownership) (recycle.Credentials, error) {
+	return b.mechanism(spec).observe(ctx, own)
 }
 
 // mechanism is the spec's: IRSA, the only one so far.

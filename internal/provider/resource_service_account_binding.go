@@ -159,7 +159,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 		// keep what state says until apply can look.
 		return
 	}
-	_, diags := r.data.conn()
+	conn, diags := r.data.conn()
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
 		return
@@ -213,7 +213,15 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 			resp.Diagnostics.Append(kubeAPIError(ctx, "List Pods of Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
 			return
 		}
-		state.StalePods = stalePodsValue(recycle.Stale(pods, desired.binding().Expectation(binding.AnnotatedAt(sa, r.data.fieldManager, own.ID))))
+		spec, diags := desired.spec(ctx)
+		resp.Diagnostics.Append(diags...)
+		binder := binding.Binder{Conn: conn, Lookup: r.data.reads.ServiceAccount}
+		creds, err := binder.Credentials(ctx, spec.Spec, own)
+		if err != nil {
+			resp.Diagnostics.Append(kubeAPIError(ctx, "Read Service Account", "ServiceAccount "+ns+"/"+name, r.data.kubeHost, err))
+			return
+		}
+		state.StalePods = stalePodsValue(recycle.Stale(pods, creds))
 	}
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)

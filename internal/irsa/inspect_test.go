@@ -64,6 +64,8 @@ func TestInspect(t *testing.T) {
 		credentialed   bool
 		recyclable     bool
 		reasonContains string
+		// superseded: another mechanism wins, which the gate stops on.
+		superseded bool
 	}{
 		{name: "credentialed", pod: testPod(after, mutated("app", roleA)), e: want, credentialed: true},
 		{
@@ -130,7 +132,7 @@ func TestInspect(t *testing.T) {
 		{
 			name: "EKS Pod Identity takes precedence", pod: testPod(after, corev1.Container{
 				Name: "app", Env: []corev1.EnvVar{{Name: envContainerCredentialsFullURI, Value: "http://169.254.170.23/v1/credentials"}},
-			}), e: want, reasonContains: "EKS Pod Identity",
+			}), e: want, reasonContains: "EKS Pod Identity", superseded: true,
 		},
 		{
 			name: "token expiration differs from the binding's", pod: testPod(after, mutated("app", roleA)),
@@ -173,6 +175,9 @@ func TestInspect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v := Inspect(tt.pod, tt.e)
+			if v.Superseded != tt.superseded {
+				t.Errorf("Superseded = %v, want %v", v.Superseded, tt.superseded)
+			}
 			if v.Credentialed != tt.credentialed || (!v.Credentialed && v.Recyclable != tt.recyclable) {
 				t.Fatalf("Inspect() = %+v, want credentialed %v recyclable %v", v, tt.credentialed, tt.recyclable)
 			}
@@ -180,5 +185,24 @@ func TestInspect(t *testing.T) {
 				t.Errorf("reason %q does not contain %q", v.Reason, tt.reasonContains)
 			}
 		})
+	}
+}
+
+// Injected tells the gate a webhook whose cache lags (the pair injected,
+// another role) from one that did not mutate the pod.
+func TestExpectation_Injected(t *testing.T) {
+	t.Parallel()
+	e := Expectation{RoleARN: roleA}
+	if !e.Injected(testPod(time.Now(), mutated("app", roleB))) {
+		t.Error("a pod with another role injected is not Injected")
+	}
+	if e.Injected(testPod(time.Now(), corev1.Container{Name: "app"})) {
+		t.Error("a pod the webhook left alone is Injected")
+	}
+	if e.Injected(testPod(time.Now(), corev1.Container{Name: "app", Env: []corev1.EnvVar{{Name: EnvRoleARN, Value: roleA}}})) {
+		t.Error("a container presetting only AWS_ROLE_ARN is Injected: the webhook injects the pair")
+	}
+	if got := e.Lacking(); !strings.Contains(got, EnvRoleARN) || !strings.Contains(got, TokenVolumeName) {
+		t.Errorf("Lacking() = %q names neither the variable nor the volume", got)
 	}
 }

@@ -96,33 +96,22 @@ func (s *Server) adminRoutes() {
 		if !decodeAdmin(w, r, &req) {
 			return
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		a := s.store.byID(r.PathValue("id"))
-		if a == nil {
-			http.Error(w, "no association "+r.PathValue("id"), http.StatusNotFound)
+		a, err := s.setOwner(r.PathValue("id"), req.OwnerArn)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		}
-		a.OwnerArn = req.OwnerArn
-		if err := s.store.save(); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		writeJSON(w, http.StatusOK, associationResponse{a.association})
+		writeJSON(w, http.StatusOK, associationResponse{a})
 	})
 	s.mux.HandleFunc("PUT "+AdminPrefix+"identities", func(w http.ResponseWriter, r *http.Request) {
 		var req identitiesRequest
 		if !decodeAdmin(w, r, &req) {
 			return
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.store.Extra = req.Identities
-		if err := s.store.save(); err != nil {
+		if err := s.setExtra(req.Identities); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		s.prop.setExtra(req.Identities)
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
@@ -133,6 +122,30 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// setExtra replaces the identities listed beside the associations, in
+// the file at once, and keeps them across restarts.
+func (s *Server) setExtra(ids []podidentity.Identity) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store.Extra = ids
+	s.prop.setExtra(ids)
+	return s.store.save()
+}
+
+// setOwner sets the ownerArn of association id, as EKS does for an
+// add-on's association. Whether AWS then refuses Update or Delete of it
+// outside the add-on is not confirmed; the emulator allows both.
+func (s *Server) setOwner(id, ownerARN string) (association, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.store.byID(id)
+	if a == nil {
+		return association{}, fmt.Errorf("no association %s", id)
+	}
+	a.OwnerArn = ownerARN
+	return a.association, s.store.save()
 }
 
 // RequestCounts is how many requests each EKS operation has received,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -236,16 +237,17 @@ func (s *Server) deleteAssociation(w http.ResponseWriter, r *http.Request) error
 		return notFound(cluster, msgNoAssociation, id)
 	}
 	s.store.remove(id)
-	key := [2]string{a.Namespace, a.ServiceAccount}
-	s.deleting[key] = id
-	delay := s.delay
-	time.AfterFunc(delay, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.deleting[key] == id {
-			delete(s.deleting, key)
-		}
-	})
+	if s.delay > 0 {
+		key := [2]string{a.Namespace, a.ServiceAccount}
+		s.deleting[key] = id
+		time.AfterFunc(s.delay, func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.deleting[key] == id {
+				delete(s.deleting, key)
+			}
+		})
+	}
 	if err := s.changedLocked(); err != nil {
 		return err
 	}
@@ -372,7 +374,11 @@ func (s *Server) changedLocked() error {
 }
 
 func decodeBody(r *http.Request, cluster string, v any) error {
-	if err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(v); err != nil {
+	err := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20)).Decode(v)
+	if errors.Is(err, io.EOF) {
+		return nil // no body: no members set
+	}
+	if err != nil {
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &syntax) || errors.As(err, &typ) {

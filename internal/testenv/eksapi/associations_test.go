@@ -1,6 +1,7 @@
 package eksapi
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -161,8 +162,9 @@ func TestAssociationOperations_UnknownCluster(t *testing.T) {
 	_, err := h.client.CreatePodIdentityAssociation(t.Context(), &eks.CreatePodIdentityAssociationInput{
 		ClusterName: aws.String("elsewhere"), Namespace: aws.String("default"), ServiceAccount: aws.String("app"), RoleArn: aws.String(roleARN("app")),
 	})
-	nf := wantAPIError[*types.ResourceNotFoundException](t, err, "No cluster found for name: elsewhere.")
-	if aws.ToString(nf.ClusterName) != "elsewhere" {
+	wantAPIError[*types.ResourceNotFoundException](t, err, "No cluster found for name: elsewhere.")
+	var nf *types.ResourceNotFoundException
+	if errors.As(err, &nf) && aws.ToString(nf.ClusterName) != "elsewhere" {
 		t.Errorf("clusterName = %q, want elsewhere", aws.ToString(nf.ClusterName))
 	}
 	_, err = h.client.ListPodIdentityAssociations(t.Context(), &eks.ListPodIdentityAssociationsInput{ClusterName: aws.String("elsewhere")})

@@ -171,7 +171,7 @@ func waitIdentities(t *testing.T, path string, what string, cond func([]podident
 func wantAPIError[E interface {
 	error
 	ErrorMessage() string
-}](t *testing.T, err error, msg string) E {
+}](t *testing.T, err error, msg string) {
 	t.Helper()
 	var target E
 	if !errors.As(err, &target) {
@@ -180,5 +180,4 @@ func wantAPIError[E interface {
 	if !strings.Contains(target.ErrorMessage(), msg) {
 		t.Errorf("message = %q, want it to contain %q", target.ErrorMessage(), msg)
 	}
-	return target
 }

@@ -61,12 +61,16 @@ func TestPropagation_SetDirectlyIsAtOnceAndBesideAssociations(t *testing.T) {
 	waitIdentities(t, h.identities, "listed default/api", func(ids []podidentity.Identity) bool { return lists(ids, "default", "api") })
 
 	direct := []podidentity.Identity{{Namespace: "webhook-test", ServiceAccount: "listed"}}
-	h.srv.setExtra(direct)
+	if err := h.srv.setExtra(direct); err != nil {
+		t.Fatal(err)
+	}
 	ids := readIdentities(t, h.identities) // no waiting: written before setExtra returns
 	if !lists(ids, "webhook-test", "listed") || !lists(ids, "default", "api") {
 		t.Errorf("identities file = %v, want the direct identity and the association's", ids)
 	}
-	h.srv.setExtra(nil)
+	if err := h.srv.setExtra(nil); err != nil {
+		t.Fatal(err)
+	}
 	if ids := readIdentities(t, h.identities); lists(ids, "webhook-test", "listed") || !lists(ids, "default", "api") {
 		t.Errorf("after clearing the direct identities: %v, want the association's alone", ids)
 	}
@@ -76,7 +80,9 @@ func TestRestart_KeepsAssociationsAndTheFile(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.PropagationDelay = time.Hour })
 	a := h.create(t, "default", "app", roleARN("app"))
-	h.srv.setExtra([]podidentity.Identity{{Namespace: "direct", ServiceAccount: "sa"}})
+	if err := h.srv.setExtra([]podidentity.Identity{{Namespace: "direct", ServiceAccount: "sa"}}); err != nil {
+		t.Fatal(err)
+	}
 	h.srv.Close()
 	if err := os.Remove(h.identities); err != nil {
 		t.Fatal(err)

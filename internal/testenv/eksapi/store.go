@@ -163,8 +163,8 @@ func (s *store) identities() []podidentity.Identity {
 // idAlphabet is what association IDs are made of: "a-" and 17 of these.
 const idAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 
-// idLength is the length of an association ID; AWS refuses another with
-// "The parameter associationId should be 19 characters long."
+// idLength is the length of an association ID; AWS refuses another
+// length with msgIDLength.
 const idLength = 19
 
 func newAssociationID() string {

@@ -91,6 +91,8 @@ func (s *Server) createAssociation(w http.ResponseWriter, r *http.Request) error
 		writeJSON(w, http.StatusOK, associationResponse{a.association})
 		return nil
 	}
+	// The conflict is judged before the role: which of the two AWS reports
+	// first when both apply is not confirmed.
 	if err := s.checkConflictLocked(cluster, req.Namespace, req.ServiceAccount); err != nil {
 		s.mu.Unlock()
 		return err

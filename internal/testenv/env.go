@@ -2,7 +2,9 @@
 // provider's tests, benchmarks and demo run against: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok on loopback, the pod
 // identity webhook registered through a real MutatingWebhookConfiguration,
-// and moto_server as IAM and STS.
+// moto_server as IAM and STS, and the project's EKS API emulator (package
+// eksapi) for the cluster's EKS side: DescribeCluster and the Pod Identity
+// associations, which it propagates to the webhook.
 //
 // Everything is started as separate processes recorded by PID in a state
 // directory, so an environment started by `testenv up` can be reused by any
@@ -69,6 +71,9 @@ type Env struct {
 	// ContainerCredentialsConfig is the webhook's identities file
 	// (--watch-container-credentials-config), written by the EKS emulator.
 	ContainerCredentialsConfig string `json:"container_credentials_config"`
+	// EKSURL is the EKS API emulator; ClusterName the cluster it serves.
+	EKSURL      string `json:"eks_url"`
+	ClusterName string `json:"cluster_name"`
 }
 
 const stateFile = "state.json"
@@ -239,6 +244,9 @@ func (e *Env) Vars() map[string]string {
 		"KUBECACHEDIR":              filepath.Join(e.StateDir, "kubecache"),
 		"AWS_ENDPOINT_URL_IAM":      e.MotoURL,
 		"AWS_ENDPOINT_URL_STS":      e.MotoURL,
+		"AWS_ENDPOINT_URL_EKS":      e.EKSURL,
+		"IRSA_TESTENV_EKS_URL":      e.EKSURL,
+		"IRSA_TESTENV_EKS_CLUSTER":  e.ClusterName,
 		"AWS_ACCESS_KEY_ID":         AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY":     SecretAccessKey,
 		"AWS_REGION":                Region,

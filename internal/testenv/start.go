@@ -34,12 +34,12 @@ const WebhookOutageLabel = "testenv.irsa.dev/webhook-outage"
 
 func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	began := time.Now()
-	ports, err := freePorts(9)
+	ports, err := freePorts(10)
 	if err != nil {
 		return err
 	}
-	etcdPort, etcdPeer, apiPort, cmPort, schedPort, whPort, whMetrics, motoPort, kwokPort :=
-		ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8]
+	etcdPort, etcdPeer, apiPort, cmPort, schedPort, whPort, whMetrics, motoPort, kwokPort, eksPort :=
+		ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8], ports[9]
 	certs, err := newPKI(filepath.Join(e.StateDir, "pki"))
 	if err != nil {
 		return fmt.Errorf("generate certificates: %w", err)
@@ -175,6 +175,12 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 		return err
 	}
 	step("pod identity webhook ready")
+
+	// After the webhook: the emulator keeps the identities file it watches.
+	if err := e.startEKS(ctx, bins, eksPort, run); err != nil {
+		return err
+	}
+	step("EKS API emulator ready")
 
 	// The controller-manager is ready for our purposes once its
 	// ServiceAccount controller has created the default ServiceAccount.

@@ -5,7 +5,7 @@
 //	testenv status  report whether the environment in .testenv is running
 //	testenv create-role -name NAME -service-account NS/SA
 //	                create an IAM role (in moto) whose trust policy allows NS/SA
-//	testenv kill NAME     kill one component (kube-apiserver, pod-identity-webhook, ...) as a crash would
+//	testenv kill NAME     kill one component (kube-apiserver, pod-identity-webhook, eks-api, ...) as a crash would
 //	testenv restart NAME  start a killed component again with the same flags and data
 //	testenv kubectl print the path of a kubectl (building the pinned one if none is on PATH)
 package main
@@ -78,8 +78,8 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 				envSh = rel
 			}
 		}
-		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\nuse it with: . %s\n",
-			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), envSh)
+		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\n  EKS API     %s (cluster %s)\nuse it with: . %s\n",
+			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), eksNote(e), e.ClusterName, envSh)
 		return nil
 	case "kubectl":
 		path, err := testenv.EnsureKubectl(ctx, os.Stderr)
@@ -99,7 +99,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		return testenv.DownDir(stateDir)
 	case "kill", "restart":
 		if len(args) != 1 {
-			return fmt.Errorf("usage: testenv %s NAME (%s, %s, ...)", cmd, testenv.ComponentAPIServer, testenv.ComponentWebhook)
+			return fmt.Errorf("usage: testenv %s NAME (%s, %s, %s, ...)", cmd, testenv.ComponentAPIServer, testenv.ComponentWebhook, testenv.ComponentEKS)
 		}
 		// The component functions act on the environment this names.
 		if err := os.Setenv("IRSA_TESTENV_STATE", stateDir); err != nil {
@@ -119,6 +119,15 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q (want up, down, status, kill, restart, kubectl, kubernetes-provider or create-role)", cmd)
 	}
+}
+
+// eksNote is the EKS API emulator's URL, or why there is none (an
+// environment started before it existed, reused).
+func eksNote(e *testenv.Env) string {
+	if e.EKSURL == "" {
+		return "none: restart this older environment (make testenv-down testenv-up)"
+	}
+	return e.EKSURL
 }
 
 func upstreamNote(e *testenv.Env) string {

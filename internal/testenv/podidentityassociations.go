@@ -2,15 +2,31 @@ package testenv
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/eksauth"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/podidentity"
 )
 
 // PodIdentityAssociation is one (namespace, ServiceAccount) the webhook gives
-// container credentials (EKS Pod Identity) instead of web identity.
-type PodIdentityAssociation = podidentity.Identity
+// container credentials (EKS Pod Identity) instead of web identity, and,
+// when it names a role, the association EKS Auth answers its pods' agent
+// calls with.
+type PodIdentityAssociation struct {
+	Namespace      string
+	ServiceAccount string
+	// RoleARN is the association's role. Without one the webhook still
+	// injects container credentials, but EKS Auth knows no association.
+	RoleARN string
+	// TargetRoleARN, when set, is assumed with the role's credentials.
+	TargetRoleARN      string
+	DisableSessionTags bool
+	// AssociationID is generated (a- and 17 of [a-z0-9]) when empty.
+	AssociationID string
+}
 
 // containerCredentialsFile is where the webhook's identities file lives in
 // the state directory: a directory of its own, since the webhook watches the
@@ -33,7 +49,7 @@ func (e *Env) containerCredentialsArgs() []string {
 	return []string{
 		"--watch-container-credentials-config=" + e.ContainerCredentialsConfig,
 		"--container-credentials-audience=" + podidentity.DefaultContainerCredentialsAudience,
-		"--container-credentials-full-uri=" + podidentity.DefaultContainerCredentialsFullURI,
+		"--container-credentials-full-uri=" + e.agentCredentialsURL(),
 	}
 }
 
@@ -43,11 +59,46 @@ func (e *Env) containerCredentialsArgs() []string {
 // wait for it (WaitWebhookMutates with a dry-run pod) before relying on it.
 // It replaces the whole file, so tests that use it must not run in parallel
 // with other tests that rely on the file.
+//
+// The associations that name a role are written first to EKS Auth's
+// associations file, which it reads on every call, so a pod the webhook
+// mutated for one already finds it there.
 func (e *Env) SetPodIdentityAssociations(associations ...PodIdentityAssociation) error {
-	if e.ContainerCredentialsConfig == "" {
-		return errors.New("this environment was started without the container credentials config: restart it (make testenv-down testenv-up)")
+	if e.ContainerCredentialsConfig == "" || e.EKSAuthAssociations == "" {
+		return errors.New("this environment was started without the container credentials config or EKS Auth: restart it (make testenv-down testenv-up)")
 	}
-	return podidentity.WriteIdentitiesFile(e.ContainerCredentialsConfig, associations)
+	var forEKSAuth []eksauth.Association
+	identities := make([]podidentity.Identity, 0, len(associations))
+	for _, a := range associations {
+		identities = append(identities, podidentity.Identity{Namespace: a.Namespace, ServiceAccount: a.ServiceAccount})
+		if a.RoleARN == "" {
+			continue
+		}
+		id := a.AssociationID
+		if id == "" {
+			id = newAssociationID()
+		}
+		forEKSAuth = append(forEKSAuth, eksauth.Association{
+			ClusterName: clusterName, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
+			RoleARN: a.RoleARN, TargetRoleARN: a.TargetRoleARN, DisableSessionTags: a.DisableSessionTags,
+			AssociationID:  id,
+			AssociationARN: fmt.Sprintf("arn:aws:eks:%s:%s:podidentityassociation/%s/%s", Region, AccountID, clusterName, id),
+		})
+	}
+	if err := eksauth.WriteAssociationsFile(e.EKSAuthAssociations, forEKSAuth); err != nil {
+		return err
+	}
+	return podidentity.WriteIdentitiesFile(e.ContainerCredentialsConfig, identities)
+}
+
+// newAssociationID makes an ID of the form EKS uses.
+func newAssociationID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 17)
+	for i := range b {
+		b[i] = alphabet[rand.IntN(len(alphabet))] //nolint:gosec // an identifier, not a secret
+	}
+	return "a-" + string(b)
 }
 
 // SetPodIdentityAssociations acts on the exported environment (see Main).

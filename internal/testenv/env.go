@@ -74,6 +74,13 @@ type Env struct {
 	// EKSURL is the EKS API emulator; ClusterName the cluster it serves.
 	EKSURL      string `json:"eks_url"`
 	ClusterName string `json:"cluster_name"`
+
+	// EKSAuthURL is the EKS Auth API (AWS_ENDPOINT_URL_EKS_AUTH), AgentURL
+	// the Pod Identity Agent stand-in the webhook points pods at, and
+	// EKSAuthAssociations the associations EKS Auth reads.
+	EKSAuthURL          string `json:"eks_auth_url"`
+	AgentURL            string `json:"agent_url"`
+	EKSAuthAssociations string `json:"eks_auth_associations"`
 }
 
 const stateFile = "state.json"
@@ -125,6 +132,10 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 		fmt.Fprintf(opts.Log, "reusing the environment in %s (started %s)\n", stateDir, e.Started.Format(time.RFC3339))
 		// The checkout may have changed since: terraform must run this code.
 		if _, err := BuildProvider(ctx, opts.Root, stateDir, opts.Log); err != nil {
+			return nil, err
+		}
+		// And the SDK chain helper must run this checkout's program.
+		if err := buildEKSAuth(ctx, opts.Root, filepath.Join(stateDir, "bin"), opts.Log, &Binaries{}); err != nil {
 			return nil, err
 		}
 		return e, nil
@@ -259,6 +270,9 @@ func (e *Env) Vars() map[string]string {
 		"IRSA_TESTENV_MOTO_URL":     e.MotoURL,
 		"TF_CLI_CONFIG_FILE":        e.TerraformRC(),
 		"CHECKPOINT_DISABLE":        "1",
+		// The SDKs' variable for service ID "EKS Auth".
+		"AWS_ENDPOINT_URL_EKS_AUTH": e.EKSAuthURL,
+		"IRSA_TESTENV_AGENT_URL":    e.AgentURL,
 	}
 }
 

@@ -168,6 +168,15 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	}
 	step("kwok node Ready")
 
+	// Before the webhook: it points pods at the agent.
+	if err := e.prepareEKSAuth(ports); err != nil {
+		return err
+	}
+	if err := e.startEKSAuth(ctx, bins, run); err != nil {
+		return err
+	}
+	step("EKS Auth and agent ready")
+
 	if err := e.startWebhook(ctx, bins, certs, whPort, whMetrics, run); err != nil {
 		return err
 	}

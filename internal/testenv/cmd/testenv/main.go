@@ -80,6 +80,9 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		}
 		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\n  EKS API     %s (cluster %s)\nuse it with: . %s\n",
 			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), eksNote(e), e.ClusterName, envSh)
+		if e.EKSAuthURL != "" {
+			fmt.Printf("  EKS Auth    %s\n  agent       %s/v1/credentials (pods' AWS_CONTAINER_CREDENTIALS_FULL_URI)\n", e.EKSAuthURL, e.AgentURL)
+		}
 		return nil
 	case "kubectl":
 		path, err := testenv.EnsureKubectl(ctx, os.Stderr)

@@ -32,14 +32,23 @@ const ClusterName = "irsa-local"
 // otherwise: AWS says "several seconds".
 const DefaultEKSPropagationDelay = 3 * time.Second
 
-// eksStateFile keeps the emulator's associations across its restarts.
-const eksStateFile = "eks/state.json"
+// eksStateFile keeps the emulator's associations across its restarts;
+// eksAssociationsFile is where it writes them once propagated, for EKS
+// Auth (eksapi.PropagatedAssociation).
+const (
+	eksStateFile        = "eks/state.json"
+	eksAssociationsFile = "eks/associations.json"
+)
+
+func (e *Env) eksAssociationsPath() string { return filepath.Join(e.StateDir, eksAssociationsFile) }
 
 // ClusterARN is the local cluster's ARN.
 func ClusterARN() string { return eksapi.ClusterARN(Region, AccountID, ClusterName) }
 
-// startEKS starts the EKS API emulator. It writes the webhook's identities
-// file, so the file must exist first (prepareContainerCredentials).
+// startEKS starts the EKS API emulator. It is the one writer of what EKS's
+// data plane knows: the webhook's identities file (which must exist first:
+// prepareContainerCredentials) and the propagated associations EKS Auth
+// reads.
 func (e *Env) startEKS(ctx context.Context, bins Binaries, port int, run func(string, string, []string, ...string) error) error {
 	state := filepath.Join(e.StateDir, eksStateFile)
 	if err := os.MkdirAll(filepath.Dir(state), 0o755); err != nil {
@@ -61,6 +70,7 @@ func (e *Env) startEKS(ctx context.Context, bins Binaries, port int, run func(st
 		"--created-at=" + e.Started.UTC().Format(time.RFC3339),
 		"--iam-endpoint=" + e.MotoURL,
 		"--identities-file=" + e.ContainerCredentialsConfig,
+		"--associations-file=" + e.eksAssociationsPath(),
 		"--state-file=" + state,
 		"--propagation-delay=" + envOr("IRSA_TESTENV_EKS_PROPAGATION_DELAY", DefaultEKSPropagationDelay.String()),
 	}); err != nil {

@@ -74,13 +74,10 @@ type Env struct {
 	// EKSURL is the EKS API emulator; ClusterName the cluster it serves.
 	EKSURL      string `json:"eks_url"`
 	ClusterName string `json:"cluster_name"`
-
 	// EKSAuthURL is the EKS Auth API (AWS_ENDPOINT_URL_EKS_AUTH), AgentURL
-	// the Pod Identity Agent stand-in the webhook points pods at, and
-	// EKSAuthAssociations the associations EKS Auth reads.
-	EKSAuthURL          string `json:"eks_auth_url"`
-	AgentURL            string `json:"agent_url"`
-	EKSAuthAssociations string `json:"eks_auth_associations"`
+	// the Pod Identity Agent stand-in the webhook points pods at.
+	EKSAuthURL string `json:"eks_auth_url"`
+	AgentURL   string `json:"agent_url"`
 }
 
 const stateFile = "state.json"

@@ -31,12 +31,14 @@ type Faults struct {
 	Operations []string `json:"operations,omitempty"`
 }
 
-// Propagation is what the identities file lists now, and how many
-// changes are still on their way to it.
+// Propagation is what the data plane knows now (the identities file's
+// list, the associations EKS Auth answers from), and how many changes are
+// still on their way to it.
 type Propagation struct {
-	Listed  []podidentity.Identity `json:"listed"`
-	Pending int                    `json:"pending"`
-	Delay   string                 `json:"delay"`
+	Listed       []podidentity.Identity  `json:"listed"`
+	Associations []PropagatedAssociation `json:"associations"`
+	Pending      int                     `json:"pending"`
+	Delay        string                  `json:"delay"`
 }
 
 // ownerRequest is the body of PUT /_testenv/associations/{id}/owner.
@@ -82,11 +84,11 @@ func (s *Server) adminRoutes() {
 		_, _ = io.WriteString(w, d.String()+"\n")
 	})
 	s.mux.HandleFunc("GET "+AdminPrefix+"propagation", func(w http.ResponseWriter, _ *http.Request) {
-		listed, pending := s.prop.status()
+		listed, associations, pending := s.prop.status()
 		s.mu.Lock()
 		delay := s.delay
 		s.mu.Unlock()
-		writeJSON(w, http.StatusOK, Propagation{Listed: listed, Pending: pending, Delay: delay.String()})
+		writeJSON(w, http.StatusOK, Propagation{Listed: listed, Associations: associations, Pending: pending, Delay: delay.String()})
 	})
 	s.mux.HandleFunc("GET "+AdminPrefix+"requests", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.RequestCounts())
@@ -125,7 +127,9 @@ func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 // setExtra replaces the identities listed beside the associations, in
-// the file at once, and keeps them across restarts.
+// the identities file at once, and keeps them across restarts. They are
+// for tests of the webhook alone: no association, so EKS Auth knows none
+// for them.
 func (s *Server) setExtra(ids []podidentity.Identity) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -277,10 +277,11 @@ func (s *Server) associationARN(id string) string {
 	return fmt.Sprintf("arn:aws:eks:%s:%s:podidentityassociation/%s/%s", s.cfg.Region, s.cfg.AccountID, s.cfg.ClusterName, id)
 }
 
-// changedLocked persists the store and schedules the identities file to
-// show the change after the propagation delay.
+// changedLocked persists the store and schedules the data plane (the
+// identities and propagated associations files) to show the change after
+// the propagation delay.
 func (s *Server) changedLocked() error {
-	s.prop.schedule(s.store.identities(), s.delay)
+	s.prop.schedule(s.store.propagated(), s.delay)
 	return s.store.save()
 }
 

@@ -65,22 +65,23 @@ func testRoles() fakeRoles {
 }
 
 type harness struct {
-	srv        *Server
-	client     *eks.Client
-	identities string
-	state      string
+	srv          *Server
+	client       *eks.Client
+	identities   string
+	associations string
+	state        string
 }
 
 // newHarness starts an emulator for one test. mod may change the config.
 func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{identities: filepath.Join(dir, "identities.json"), state: filepath.Join(dir, "state.json")}
+	h := &harness{identities: filepath.Join(dir, "identities.json"), associations: filepath.Join(dir, "associations.json"), state: filepath.Join(dir, "state.json")}
 	cfg := Config{
 		ClusterName: testCluster, Region: testRegion, AccountID: testAccount,
 		Issuer: testIssuer, Endpoint: testAPI, CAData: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
 		KubernetesVersion: "1.37", Roles: testRoles(),
-		IdentitiesFile: h.identities, StateFile: h.state, PropagationDelay: 0,
+		IdentitiesFile: h.identities, AssociationsFile: h.associations, StateFile: h.state, PropagationDelay: 0,
 	}
 	if mod != nil {
 		mod(&cfg)

@@ -4,11 +4,14 @@
 // Delete), spoken in the REST-JSON wire format of aws-sdk-go-v2/service/eks,
 // with AWS's rules and modelled errors.
 //
-// An association takes effect the way it does on EKS: eventually. The
-// emulator rewrites the pod identity webhook's identities file
-// (--watch-container-credentials-config) a propagation delay after each
-// change, so "the call returned" and "new pods get container credentials"
-// are apart in time, as they are on AWS.
+// An association takes effect the way it does on EKS: eventually. A
+// propagation delay after each change, the emulator rewrites what EKS's
+// data plane knows, from one snapshot: the pod identity webhook's
+// identities file (--watch-container-credentials-config) and the
+// propagated associations EKS Auth (package eksauth) answers
+// AssumeRoleForPodIdentity from (PropagatedAssociation). So "the call
+// returned" and "new pods get container credentials that work" are apart
+// in time, as they are on AWS.
 //
 // Tests reach the emulator's knobs (faults, propagation delay, an add-on's
 // ownerArn, identities set directly) under /_testenv/, a path no EKS
@@ -48,11 +51,14 @@ type Config struct {
 	Roles RoleChecker
 	// IdentitiesFile is the webhook's identities file; empty writes none.
 	IdentitiesFile string
+	// AssociationsFile is where the propagated associations are written
+	// for EKS Auth (ReadPropagatedAssociations); empty writes none.
+	AssociationsFile string
 	// StateFile keeps the associations across restarts; empty keeps them
 	// in memory only.
 	StateFile string
-	// PropagationDelay is how long after a change the identities file
-	// shows it.
+	// PropagationDelay is how long after a change the data plane (both
+	// files) shows it.
 	PropagationDelay time.Duration
 	// Log receives one line per request and every failed write.
 	Log *slog.Logger
@@ -75,8 +81,8 @@ type Server struct {
 	deleting map[[2]string]string
 }
 
-// New loads the state file, if any, writes the identities file for what
-// it holds, and returns the emulator.
+// New loads the state file, if any, writes the identities and propagated
+// associations files for what it holds, and returns the emulator.
 func New(cfg Config) (*Server, error) {
 	if cfg.ClusterName == "" || cfg.Region == "" || cfg.AccountID == "" {
 		return nil, errors.New("eksapi: ClusterName, Region and AccountID are required")
@@ -93,15 +99,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, store: st, counts: map[string]int{}, deleting: map[[2]string]string{}}
 	s.delay = cfg.PropagationDelay
-	s.prop = newPropagator(cfg.IdentitiesFile, cfg.Log)
+	s.prop = newPropagator(cfg.IdentitiesFile, cfg.AssociationsFile, cfg.Log)
 	// What was stored had propagated before the restart (or will have by
 	// the time anyone looks): it is in effect at once.
-	s.prop.publishNow(st.identities(), st.Extra)
+	s.prop.publishNow(st.propagated(), st.Extra)
 	s.routes()
 	return s, nil
 }
 
-// Close stops pending propagations; the identities file stays as it is.
+// Close stops pending propagations; the files stay as they are.
 func (s *Server) Close() { s.prop.stop() }
 
 func (s *Server) routes() {

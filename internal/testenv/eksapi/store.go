@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -95,19 +94,7 @@ func (s *store) save() error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.path)
+	return writeAtomically(s.path, data)
 }
 
 func (s *store) byID(id string) *storedAssociation {
@@ -150,14 +137,14 @@ func (s *store) remove(id string) {
 	s.Associations = slices.DeleteFunc(s.Associations, func(a *storedAssociation) bool { return a.AssociationID == id })
 }
 
-// identities are the (namespace, ServiceAccount) pairs the webhook should
-// list once every association has propagated.
-func (s *store) identities() []podidentity.Identity {
-	ids := make([]podidentity.Identity, 0, len(s.Associations))
+// propagated is every association as the data plane will hold it once
+// all changes have propagated.
+func (s *store) propagated() []PropagatedAssociation {
+	out := make([]PropagatedAssociation, 0, len(s.Associations))
 	for _, a := range s.Associations {
-		ids = append(ids, podidentity.Identity{Namespace: a.Namespace, ServiceAccount: a.ServiceAccount})
+		out = append(out, a.propagated())
 	}
-	return ids
+	return out
 }
 
 // idAlphabet is what association IDs are made of: "a-" and 17 of these.

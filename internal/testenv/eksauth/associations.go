@@ -2,25 +2,27 @@ package eksauth
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/eksapi"
 )
 
 // Association is what AssumeRoleForPodIdentity needs of an EKS Pod Identity
 // association: the fields of DescribePodIdentityAssociation's association
 // that decide the credentials.
 type Association struct {
-	ClusterName        string `json:"clusterName"`
-	Namespace          string `json:"namespace"`
-	ServiceAccount     string `json:"serviceAccount"`
-	RoleARN            string `json:"roleArn"`
-	TargetRoleARN      string `json:"targetRoleArn,omitempty"`
-	AssociationARN     string `json:"associationArn"`
-	AssociationID      string `json:"associationId"`
-	DisableSessionTags bool   `json:"disableSessionTags,omitempty"`
+	ClusterName        string
+	Namespace          string
+	ServiceAccount     string
+	RoleARN            string
+	AssociationARN     string
+	AssociationID      string
+	DisableSessionTags bool
+	// TargetRoleARN, when set, is assumed with RoleARN's credentials, with
+	// ExternalID as sts:ExternalId.
+	TargetRoleARN string
+	ExternalID    string
+	// Policy is a session policy (only with DisableSessionTags).
+	Policy string
 }
 
 // Associations finds the association of one ServiceAccount of a cluster.
@@ -29,63 +31,38 @@ type Associations interface {
 	Find(ctx context.Context, cluster, namespace, serviceAccount string) (Association, bool, error)
 }
 
-// FileAssociations reads the associations from a JSON file
-// ({"associations": [Association...]}) on every lookup, so whoever writes the
-// file (testenv's SetPodIdentityAssociations) needs no channel to this
-// process. A missing file means no associations.
-type FileAssociations struct {
+// PropagatedAssociations are the associations of the EKS API emulator
+// (package eksapi) as they have propagated to EKS's data plane: the file
+// the emulator rewrites a propagation delay after each change, in the same
+// moment as the webhook's identities file, read again on every lookup.
+//
+// This is the faithful seam, rather than asking the emulator's API: on AWS,
+// EKS Auth sees an association when the webhook does, some seconds after
+// the call that made it, and keeps vending credentials while the public
+// EKS API throttles or fails; here a fault armed on the emulator, or the
+// eks-api process killed, leaves EKS Auth answering from the last
+// propagated state, as on AWS.
+type PropagatedAssociations struct {
 	Path string
 }
 
-var _ Associations = FileAssociations{}
-
-// associationsFile is the file's format.
-type associationsFile struct {
-	Associations []Association `json:"associations"`
-}
+var _ Associations = PropagatedAssociations{}
 
 // Find implements Associations.
-func (f FileAssociations) Find(_ context.Context, cluster, namespace, serviceAccount string) (Association, bool, error) {
-	data, err := os.ReadFile(f.Path)
-	if errors.Is(err, os.ErrNotExist) || (err == nil && len(data) == 0) {
-		return Association{}, false, nil
-	}
+func (p PropagatedAssociations) Find(_ context.Context, cluster, namespace, serviceAccount string) (Association, bool, error) {
+	all, err := eksapi.ReadPropagatedAssociations(p.Path)
 	if err != nil {
 		return Association{}, false, err
 	}
-	var file associationsFile
-	if err := json.Unmarshal(data, &file); err != nil {
-		return Association{}, false, fmt.Errorf("parse %s: %w", f.Path, err)
-	}
-	for _, a := range file.Associations {
+	for _, a := range all {
 		if a.ClusterName == cluster && a.Namespace == namespace && a.ServiceAccount == serviceAccount {
-			return a, true, nil
+			return Association{
+				ClusterName: a.ClusterName, Namespace: a.Namespace, ServiceAccount: a.ServiceAccount,
+				RoleARN: a.RoleArn, AssociationARN: a.AssociationArn, AssociationID: a.AssociationID,
+				DisableSessionTags: a.DisableSessionTags, TargetRoleARN: a.TargetRoleArn,
+				ExternalID: a.ExternalID, Policy: a.Policy,
+			}, true, nil
 		}
 	}
 	return Association{}, false, nil
-}
-
-// WriteAssociationsFile replaces path with associations, atomically (a
-// temporary file renamed over it), so a reader never sees half a file.
-func WriteAssociationsFile(path string, associations []Association) error {
-	if associations == nil {
-		associations = []Association{}
-	}
-	data, err := json.MarshalIndent(associationsFile{Associations: associations}, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

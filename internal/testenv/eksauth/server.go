@@ -160,21 +160,28 @@ func (s *Server) assumeRole(r *http.Request) (*AssumeRoleForPodIdentityOutput, *
 		}
 	}
 	sessionName := roleSessionName(s.ClusterName, subject.podName)
+	// The session policy limits the credentials the pod gets: those of
+	// the target role when there is one (not confirmed), else the role's.
+	firstPolicy := assoc.Policy
+	if assoc.TargetRoleARN != "" {
+		firstPolicy = ""
+	}
 	creds, user, apiErr := s.assume(ctx, assoc.RoleARN, trustRequest{
 		principalType: "Service", principal: ServicePrincipal,
-		keys: s.requestKeys(tags),
-	}, sessionName, tags, nil)
+		keys: s.requestKeys(tags, ""),
+	}, assumeParams{sessionName: sessionName, tags: tags, policy: firstPolicy})
 	if apiErr != nil {
 		return nil, apiErr
 	}
 	if assoc.TargetRoleARN != "" {
 		// Role chaining: the association's role assumes the target role
-		// (the cross-account form), with the first session's credentials.
+		// (the cross-account form), with the first session's credentials
+		// and the association's externalId.
 		first := credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
 		creds, user, apiErr = s.assume(ctx, assoc.TargetRoleARN, trustRequest{
 			principalType: "AWS", principal: assoc.RoleARN, account: accountOf(assoc.RoleARN),
-			keys: s.requestKeys(tags),
-		}, sessionName, tags, first)
+			keys: s.requestKeys(tags, assoc.ExternalID),
+		}, assumeParams{sessionName: sessionName, tags: tags, externalID: assoc.ExternalID, policy: assoc.Policy, as: first})
 		if apiErr != nil {
 			return nil, apiErr
 		}
@@ -250,9 +257,21 @@ func (s *Server) review(ctx context.Context, token string) (tokenSubject, *APIEr
 	return tokenSubject{namespace: ns, serviceAccount: sa, podName: podName, podUID: podUID}, nil
 }
 
+// assumeParams are the AssumeRole parameters beside the role: the session
+// name, its tags, the external ID and session policy (when set), and the
+// credentials to call with (nil: EKS Auth's own).
+type assumeParams struct {
+	sessionName string
+	tags        map[string]string
+	externalID  string
+	policy      string
+	as          aws.CredentialsProvider
+}
+
 // assume checks that role's trust policy admits req for sts:AssumeRole (and
 // sts:TagSession when there are tags), then assumes it.
-func (s *Server) assume(ctx context.Context, roleARN string, req trustRequest, sessionName string, tags map[string]string, as aws.CredentialsProvider) (Credentials, AssumedRoleUser, *APIError) {
+func (s *Server) assume(ctx context.Context, roleARN string, req trustRequest, p assumeParams) (Credentials, AssumedRoleUser, *APIError) {
+	tags := p.tags
 	denied := func(format string, args ...any) (Credentials, AssumedRoleUser, *APIError) {
 		return Credentials{}, AssumedRoleUser{}, apiErrorf(CodeAccessDenied, format, args...)
 	}
@@ -287,13 +306,19 @@ func (s *Server) assume(ctx context.Context, roleARN string, req trustRequest, s
 		}
 	}
 
-	in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(sessionName)}
+	in := &sts.AssumeRoleInput{RoleArn: aws.String(roleARN), RoleSessionName: aws.String(p.sessionName)}
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		in.Tags = append(in.Tags, ststypes.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 	}
+	if p.externalID != "" {
+		in.ExternalId = aws.String(p.externalID)
+	}
+	if p.policy != "" {
+		in.Policy = aws.String(p.policy)
+	}
 	var optFns []func(*sts.Options)
-	if as != nil {
-		optFns = append(optFns, func(o *sts.Options) { o.Credentials = as })
+	if p.as != nil {
+		optFns = append(optFns, func(o *sts.Options) { o.Credentials = p.as })
 	}
 	out, err := s.STS.AssumeRole(ctx, in, optFns...)
 	if err != nil {
@@ -311,12 +336,15 @@ func (s *Server) assume(ctx context.Context, roleARN string, req trustRequest, s
 }
 
 // requestKeys are the condition keys of the AssumeRole request EKS Auth
-// makes: the session tags, and the cluster as source (confused-deputy
-// conditions).
-func (s *Server) requestKeys(tags map[string]string) map[string][]string {
+// makes: the session tags, the cluster as source (confused-deputy
+// conditions) and the external ID, if any.
+func (s *Server) requestKeys(tags map[string]string, externalID string) map[string][]string {
 	keys := map[string][]string{
 		"aws:sourceaccount": {s.Account},
 		"aws:sourcearn":     {s.ClusterARN},
+	}
+	if externalID != "" {
+		keys["sts:externalid"] = []string{externalID}
 	}
 	for k, v := range tags {
 		keys["aws:requesttag/"+strings.ToLower(k)] = []string{v}

@@ -141,16 +141,31 @@ type fixture struct {
 	url    string
 }
 
+// staticAssociations are the associations EKS Auth finds, in memory (the
+// environment's, read from the EKS API emulator, are tested in
+// associations_test.go).
+type staticAssociations []Association
+
+func (s staticAssociations) Find(_ context.Context, cluster, namespace, serviceAccount string) (Association, bool, error) {
+	for _, a := range s {
+		if a.ClusterName == cluster && a.Namespace == namespace && a.ServiceAccount == serviceAccount {
+			return a, true, nil
+		}
+	}
+	return Association{}, false, nil
+}
+
 func newFixture(t *testing.T, associations []Association, roles fakeIAM, statuses map[string]authenticationv1.TokenReviewStatus) fixture {
 	t.Helper()
-	path := t.TempDir() + "/associations.json"
-	if err := WriteAssociationsFile(path, associations); err != nil {
-		t.Fatal(err)
-	}
+	return newFixtureWith(t, staticAssociations(associations), roles, statuses)
+}
+
+func newFixtureWith(t *testing.T, associations Associations, roles fakeIAM, statuses map[string]authenticationv1.TokenReviewStatus) fixture {
+	t.Helper()
 	f := &fakeSTS{}
 	s := &Server{
 		ClusterName: testCluster, ClusterARN: testClusterARN, Account: "123456789012",
-		Associations: FileAssociations{Path: path},
+		Associations: associations,
 		TokenReviews: reviewer(t, statuses).AuthenticationV1().TokenReviews(),
 		STS:          f, IAM: roles,
 	}
@@ -381,10 +396,13 @@ func TestAssumeRoleForPodIdentity_TargetRole(t *testing.T) {
 	fx := newFixture(t, []Association{{
 		ClusterName: testCluster, Namespace: "prod", ServiceAccount: "app",
 		RoleARN: "arn:aws:iam::123456789012:role/first", TargetRoleARN: "arn:aws:iam::222222222222:role/target",
-		AssociationID: "a-1", AssociationARN: "arn:x",
+		ExternalID: "ext-1", AssociationID: "a-1", AssociationARN: "arn:x",
 	}}, fakeIAM{
-		"first":  podsTrust,
-		"target": `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/first"},"Action":["sts:AssumeRole","sts:TagSession"]}]}`,
+		"first": podsTrust,
+		// The confused-deputy guard a target role's owner sets: the
+		// association's externalId.
+		"target": `{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:role/first"},"Action":["sts:AssumeRole","sts:TagSession"],
+"Condition":{"StringEquals":{"sts:ExternalId":"ext-1"}}}]}`,
 	}, map[string]authenticationv1.TokenReviewStatus{"tok": podStatus("prod", "app", "p", "u")})
 
 	out, err := fx.client.AssumeRoleForPodIdentity(t.Context(), testCluster, "tok")
@@ -403,5 +421,31 @@ func TestAssumeRoleForPodIdentity_TargetRole(t *testing.T) {
 	}
 	if aws.ToString(second.in.RoleArn) != "arn:aws:iam::222222222222:role/target" || second.asKey != "ASIA0000000000000001" {
 		t.Errorf("second call %s as %q, want the target role with the first session's credentials", aws.ToString(second.in.RoleArn), second.asKey)
+	}
+	if first.in.ExternalId != nil || aws.ToString(second.in.ExternalId) != "ext-1" {
+		t.Errorf("external IDs %v then %v, want none for the role and the association's for the target role", first.in.ExternalId, second.in.ExternalId)
+	}
+}
+
+// A session policy (only with disabled session tags) limits the session
+// the pod gets: it is sent with AssumeRole, and no tags are.
+func TestAssumeRoleForPodIdentity_SessionPolicy(t *testing.T) {
+	t.Parallel()
+	const policy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}`
+	a := association("prod", "app", "arn:aws:iam::123456789012:role/app")
+	a.DisableSessionTags, a.Policy = true, policy
+	fx := newFixture(t, []Association{a},
+		// No sts:TagSession: without tags it is not needed.
+		fakeIAM{"app": strings.ReplaceAll(podsTrust, `,"sts:TagSession"`, "")},
+		map[string]authenticationv1.TokenReviewStatus{"tok": podStatus("prod", "app", "p", "u")})
+	if _, err := fx.client.AssumeRoleForPodIdentity(t.Context(), testCluster, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	if len(fx.sts.calls) != 1 {
+		t.Fatalf("%d AssumeRole calls, want 1", len(fx.sts.calls))
+	}
+	in := fx.sts.calls[0].in
+	if aws.ToString(in.Policy) != policy || len(in.Tags) != 0 {
+		t.Errorf("AssumeRole with policy %q and %d tags, want the association's policy and none", aws.ToString(in.Policy), len(in.Tags))
 	}
 }

@@ -12,7 +12,9 @@
 // (SigV4 signer, REST-JSON error decoding) instead of the generated client.
 //
 // The handlers take small interfaces (Associations, a TokenReview client, STS
-// and IAM) so that the EKS API emulator can supply the associations later.
+// and IAM). In the environment the associations are the EKS API emulator's
+// as they have propagated (PropagatedAssociations), so EKS Auth learns of
+// an association when the webhook does.
 package eksauth
 
 import (

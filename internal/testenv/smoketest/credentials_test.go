@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +45,19 @@ func createTrustRole(t *testing.T, ctx context.Context, name, trust string) (str
 		t.Fatalf("create role %s: %v", name, err)
 	}
 	return name, aws.ToString(out.Role.Arn)
+}
+
+// setTrust gives role name the trust policy trust (IAM
+// UpdateAssumeRolePolicy in moto).
+func setTrust(t *testing.T, ctx context.Context, name, trust string) {
+	t.Helper()
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iam.NewFromConfig(cfg).UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name), PolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatalf("update the trust policy of %s: %v", name, err)
+	}
 }
 
 func webIdentityTrust(ns, sa string) string {
@@ -118,40 +132,45 @@ func TestCallerIdentity_NoCredentialsWithoutTheWebhook(t *testing.T) {
 }
 
 // TestCallerIdentity_PodIdentity runs the container-credentials path end to
-// end: webhook env → agent stand-in → EKS Auth (TokenReview, association,
-// trust) → moto AssumeRole. Not parallel: it rewrites the identities file.
+// end: associations made through the EKS API emulator → propagated to the
+// webhook and EKS Auth → webhook env → agent stand-in → EKS Auth
+// (TokenReview, association, trust) → moto AssumeRole.
 func TestCallerIdentity_PodIdentity(t *testing.T) {
+	t.Parallel()
 	ctx, client, ns := setup(t)
-	trusted, trustedARN := createTrustRole(t, ctx, "pi", podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"))
-	_, otherServiceARN := createTrustRole(t, ctx, "pi-ec2", podIdentityTrust("ec2.amazonaws.com", "sts:AssumeRole", "sts:TagSession"))
-	_, noTagARN := createTrustRole(t, ctx, "pi-notag", podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole"))
-	untagged, untaggedARN := createTrustRole(t, ctx, "pi-untagged", podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole"))
+	pods := podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession")
+	trusted, trustedARN := createTrustRole(t, ctx, "pi", pods)
+	untagged, untaggedARN := createTrustRole(t, ctx, "pi-untagged", pods)
+	otherService, otherServiceARN := createTrustRole(t, ctx, "pi-ec2", pods)
+	noTag, noTagARN := createTrustRole(t, ctx, "pi-notag", pods)
+	_, goneARN := createTrustRole(t, ctx, "pi-gone", pods)
 
 	for _, sa := range []string{"trusted", "other-service", "no-tag-session", "tags-disabled", "unassociated"} {
-		// No role annotation: the webhook mutates them for the identities
-		// file alone (waitContainerCredentials below).
+		// No role annotation: only an association gives them credentials.
 		if _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := testenv.SetPodIdentityAssociations(
-		testenv.PodIdentityAssociation{Namespace: ns, ServiceAccount: "trusted", RoleARN: trustedARN, AssociationID: "a-0123456789abcdefg"},
-		testenv.PodIdentityAssociation{Namespace: ns, ServiceAccount: "other-service", RoleARN: otherServiceARN},
-		testenv.PodIdentityAssociation{Namespace: ns, ServiceAccount: "no-tag-session", RoleARN: noTagARN},
-		testenv.PodIdentityAssociation{Namespace: ns, ServiceAccount: "tags-disabled", RoleARN: untaggedARN, DisableSessionTags: true},
-		// Listed for the webhook, but EKS knows no association for it.
-		testenv.PodIdentityAssociation{Namespace: ns, ServiceAccount: "unassociated"},
-	); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := testenv.SetPodIdentityAssociations(); err != nil {
-			t.Errorf("empty the identities file: %v", err)
-		}
-	})
+	// EKS accepts an association only for a role that trusts Pod Identity
+	// for both actions; a role can lose that trust afterwards, which only
+	// EKS Auth, at credential time, notices.
+	trustedAssoc := associate(t, ctx, ns, "trusted", trustedARN)
+	associate(t, ctx, ns, "other-service", otherServiceARN)
+	associate(t, ctx, ns, "no-tag-session", noTagARN)
+	associate(t, ctx, ns, "tags-disabled", untaggedARN, func(in *eks.CreatePodIdentityAssociationInput) { in.DisableSessionTags = aws.Bool(true) })
+	gone := associate(t, ctx, ns, "unassociated", goneARN)
+	setTrust(t, ctx, otherService, podIdentityTrust("ec2.amazonaws.com", "sts:AssumeRole", "sts:TagSession"))
+	setTrust(t, ctx, noTag, podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole"))
+	setTrust(t, ctx, untagged, podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole"))
 	for _, sa := range []string{"trusted", "other-service", "no-tag-session", "tags-disabled", "unassociated"} {
 		waitContainerCredentials(t, ctx, client, ns, sa)
 	}
+	// A pod mutated while its ServiceAccount had an association keeps the
+	// container-credentials env after the association is deleted; once the
+	// deletion has propagated, EKS Auth knows no association for it.
+	unassociated := createdPod(t, ctx, client, ns, "unassociated")
+	dissociate(t, ctx, gone)
+	waitWebhookDropsContainerCredentials(t, ctx, client, ns, "unassociated")
 
 	t.Run("trusted", func(t *testing.T) {
 		pod := createdPod(t, ctx, client, ns, "trusted")
@@ -189,8 +208,8 @@ func TestCallerIdentity_PodIdentity(t *testing.T) {
 				t.Errorf("session tag %s = %q, want %q", k, sess.Tags[k], v)
 			}
 		}
-		if sess.AssociationID != "a-0123456789abcdefg" || sess.RoleARN != trustedARN {
-			t.Errorf("session of association %s for %s, want a-0123456789abcdefg for %s", sess.AssociationID, sess.RoleARN, trustedARN)
+		if id := aws.ToString(trustedAssoc.AssociationId); sess.AssociationID != id || sess.RoleARN != trustedARN {
+			t.Errorf("session of association %s for %s, want %s (Create's) for %s", sess.AssociationID, sess.RoleARN, id, trustedARN)
 		}
 	})
 
@@ -209,7 +228,8 @@ func TestCallerIdentity_PodIdentity(t *testing.T) {
 	})
 
 	// Refusals reach the application as the SDK's error: the agent answers
-	// EKS Auth's status with its code in a plain-text message.
+	// EKS Auth's status with its code in a plain-text message. A role that
+	// lost its trust is AccessDenied at credential time.
 	for _, tc := range []struct {
 		sa, code string
 		status   int
@@ -219,7 +239,10 @@ func TestCallerIdentity_PodIdentity(t *testing.T) {
 		{"unassociated", "ResourceNotFoundException", 404},
 	} {
 		t.Run("refused "+tc.sa, func(t *testing.T) {
-			pod := createdPod(t, ctx, client, ns, tc.sa)
+			pod := unassociated
+			if tc.sa != "unassociated" {
+				pod = createdPod(t, ctx, client, ns, tc.sa)
+			}
 			arn, err := testenv.CallerIdentity(ctx, pod, "app")
 			var sdkErr *testenv.SDKError
 			if !errors.As(err, &sdkErr) {

@@ -35,6 +35,54 @@ func eksClient(t *testing.T) *eks.Client {
 	return c
 }
 
+// associate creates the Pod Identity association of ns/sa with role
+// through the EKS API emulator, as a user's tooling would (the SDK's EKS
+// client), and deletes it when the test ends unless dissociate did. It
+// returns at once: the association takes effect once it has propagated
+// (waitContainerCredentials).
+func associate(t *testing.T, ctx context.Context, ns, sa, roleARN string, mod ...func(*eks.CreatePodIdentityAssociationInput)) *ekstypes.PodIdentityAssociation {
+	t.Helper()
+	in := &eks.CreatePodIdentityAssociationInput{
+		ClusterName: aws.String(testenv.ClusterName), Namespace: aws.String(ns), ServiceAccount: aws.String(sa), RoleArn: aws.String(roleARN),
+	}
+	for _, m := range mod {
+		m(in)
+	}
+	e := eksClient(t)
+	out, err := e.CreatePodIdentityAssociation(ctx, in)
+	if err != nil {
+		t.Fatalf("create the Pod Identity association of %s/%s: %v", ns, sa, err)
+	}
+	t.Cleanup(func() {
+		_, err := e.DeletePodIdentityAssociation(context.Background(), &eks.DeletePodIdentityAssociationInput{ClusterName: aws.String(testenv.ClusterName), AssociationId: out.Association.AssociationId})
+		var nf *ekstypes.ResourceNotFoundException
+		if err != nil && !errors.As(err, &nf) {
+			t.Errorf("delete the Pod Identity association of %s/%s: %v", ns, sa, err)
+		}
+	})
+	return out.Association
+}
+
+// dissociate deletes association a through the EKS API emulator.
+func dissociate(t *testing.T, ctx context.Context, a *ekstypes.PodIdentityAssociation) {
+	t.Helper()
+	if _, err := eksClient(t).DeletePodIdentityAssociation(ctx, &eks.DeletePodIdentityAssociationInput{ClusterName: a.ClusterName, AssociationId: a.AssociationId}); err != nil {
+		t.Fatalf("delete the Pod Identity association %s: %v", aws.ToString(a.AssociationId), err)
+	}
+}
+
+// waitWebhookDropsContainerCredentials waits until new pods of ns/sa get
+// no container credentials: a deletion has propagated.
+func waitWebhookDropsContainerCredentials(t *testing.T, ctx context.Context, client kubernetes.Interface, ns, sa string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		return !hasEnv(dryRunPod(t, ctx, client, ns, sa).Spec.Containers[0], "AWS_CONTAINER_CREDENTIALS_FULL_URI"), nil
+	})
+	if err != nil {
+		t.Fatalf("new pods of %s/%s kept container credentials after the association was deleted: %v", ns, sa, err)
+	}
+}
+
 // TestEKSDescribeClusterMatchesTheAPIServer: the EKS API emulator's
 // cluster is the environment's, so a cluster name can be checked against
 // the Kubernetes connection as on EKS. The oracle is the API server

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,25 +23,24 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/eksauth"
 )
 
 // TestEKSAuth_Tokens calls the environment's EKS Auth directly, as the agent
 // does, with tokens of one pod: the kubelet's kind, one for another
 // audience, one whose lifetime is over, and requests EKS would refuse before
-// looking at the token. Not parallel: it rewrites the identities file.
+// looking at the token. The association is made through the EKS API
+// emulator; EKS Auth knows it once it has propagated.
 func TestEKSAuth_Tokens(t *testing.T) {
+	t.Parallel()
 	ctx, client, ns := setup(t)
 	_, roleARN := createTrustRole(t, ctx, "auth", podIdentityTrust("pods.eks.amazonaws.com", "sts:AssumeRole", "sts:TagSession"))
 	sa, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "app"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.SetPodIdentityAssociations(testenv.PodIdentityAssociation{Namespace: ns, ServiceAccount: "app", RoleARN: roleARN, AssociationID: "a-abcdefghij0123456"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = testenv.SetPodIdentityAssociations() })
+	assoc := associate(t, ctx, ns, "app", roleARN)
+	waitContainerCredentials(t, ctx, client, ns, "app")
 	pod := createdPod(t, ctx, client, ns, "app")
 
 	api := &eksauth.Client{
@@ -61,9 +61,10 @@ func TestEKSAuth_Tokens(t *testing.T) {
 		if out.Subject != (eksauth.Subject{Namespace: ns, ServiceAccount: "app"}) || out.Audience != "pods.eks.amazonaws.com" {
 			t.Errorf("subject %+v, audience %q", out.Subject, out.Audience)
 		}
+		id := aws.ToString(assoc.AssociationId)
 		wantAssoc := eksauth.PodIdentityAssociation{
-			AssociationID:  "a-abcdefghij0123456",
-			AssociationARN: "arn:aws:eks:us-east-1:" + account + ":podidentityassociation/irsa-local/a-abcdefghij0123456",
+			AssociationID:  id,
+			AssociationARN: "arn:aws:eks:us-east-1:" + account + ":podidentityassociation/irsa-local/" + id,
 		}
 		if out.PodIdentityAssociation != wantAssoc {
 			t.Errorf("association %+v, want %+v", out.PodIdentityAssociation, wantAssoc)

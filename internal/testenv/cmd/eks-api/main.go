@@ -45,9 +45,10 @@ func run() error {
 		version     = flag.String("kubernetes-version", "", "the cluster's Kubernetes minor version, e.g. 1.37")
 		iamEndpoint = flag.String("iam-endpoint", "", "IAM API that roles are checked against (moto_server); empty accepts every role")
 		identities  = flag.String("identities-file", "", "the pod identity webhook's identities file to keep")
+		propagated  = flag.String("associations-file", "", "where to write the propagated associations EKS Auth reads")
 		stateFile   = flag.String("state-file", "", "where associations are kept across restarts")
 		createdAt   = flag.String("created-at", "", "the cluster's creation time (RFC 3339), the same across restarts; default now")
-		delay       = flag.Duration("propagation-delay", 3*time.Second, "how long after a change the identities file shows it")
+		delay       = flag.Duration("propagation-delay", 3*time.Second, "how long after a change both files show it")
 	)
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -55,7 +56,7 @@ func run() error {
 	cfg := eksapi.Config{
 		ClusterName: *cluster, Region: *region, AccountID: *account,
 		Issuer: *issuer, Endpoint: *endpoint, KubernetesVersion: *version,
-		IdentitiesFile: *identities, StateFile: *stateFile, PropagationDelay: *delay, Log: log,
+		IdentitiesFile: *identities, AssociationsFile: *propagated, StateFile: *stateFile, PropagationDelay: *delay, Log: log,
 	}
 	if *caFile != "" {
 		ca, err := os.ReadFile(*caFile)

@@ -47,7 +47,7 @@ func run() error {
 		region       = flag.String("region", "us-east-1", "region of the cluster and of the signing scope")
 		iamEndpoint  = flag.String("iam-endpoint", "", "IAM endpoint (moto) whose roles' trust policies are checked")
 		stsEndpoint  = flag.String("sts-endpoint", "", "STS endpoint (moto) that issues the credentials")
-		associations = flag.String("associations-file", "", "JSON file of the Pod Identity associations")
+		associations = flag.String("associations-file", "", "the EKS API emulator's propagated associations (its --associations-file)")
 		accessKey    = flag.String("access-key-id", "testing", "credentials EKS Auth and the agent sign their calls with")
 		secretKey    = flag.String("secret-access-key", "testing", "see --access-key-id")
 	)
@@ -74,7 +74,7 @@ func run() error {
 		ClusterName:  *clusterName,
 		ClusterARN:   *clusterARN,
 		Account:      *account,
-		Associations: eksauth.FileAssociations{Path: *associations},
+		Associations: eksauth.PropagatedAssociations{Path: *associations},
 		TokenReviews: kube.AuthenticationV1().TokenReviews(),
 		STS:          sts.New(sts.Options{Region: *region, BaseEndpoint: aws.String(*stsEndpoint), Credentials: creds}),
 		IAM:          iam.New(iam.Options{Region: *region, BaseEndpoint: aws.String(*iamEndpoint), Credentials: creds}),

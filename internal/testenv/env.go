@@ -2,9 +2,11 @@
 // provider's tests, benchmarks and demo run against: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok on loopback, the pod
 // identity webhook registered through a real MutatingWebhookConfiguration,
-// moto_server as IAM and STS, and the project's EKS API emulator (package
-// eksapi) for the cluster's EKS side: DescribeCluster and the Pod Identity
-// associations, which it propagates to the webhook.
+// moto_server as IAM and STS, and the cluster's EKS identity plane: the
+// project's EKS API emulator (package eksapi: DescribeCluster and the Pod
+// Identity associations, which it propagates to the webhook and to EKS
+// Auth), EKS Auth and a Pod Identity Agent stand-in (package eksauth), so
+// that CallerIdentity can prove a pod's credentials with the SDK's chain.
 //
 // Everything is started as separate processes recorded by PID in a state
 // directory, so an environment started by `testenv up` can be reused by any

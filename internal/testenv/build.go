@@ -140,6 +140,10 @@ type Binaries struct {
 	Kwok              string
 	KwokStages        string
 	Webhook           string
+	// EKSAPI is the EKS API emulator (cmd/eks-api).
+	EKSAPI string
+	// EKSAuth serves EKS Auth and the Pod Identity Agent stand-in (cmd/eks-auth).
+	EKSAuth string
 	// UpstreamWebhook is true when Webhook is amazon-eks-pod-identity-webhook.
 	UpstreamWebhook bool
 	Provider        string
@@ -198,6 +202,13 @@ func EnsureBinaries(ctx context.Context, root, stateDir string, log io.Writer) (
 		if err := goBuild(ctx, root, binDir, "-s -w", log, "./internal/testenv/cmd/pod-identity-webhook"); err != nil {
 			return Binaries{}, fmt.Errorf("build pod-identity-webhook: %w", err)
 		}
+	}
+	b.EKSAPI = filepath.Join(binDir, ComponentEKS)
+	if err := goBuild(ctx, root, binDir, "-s -w", log, "./internal/testenv/cmd/eks-api"); err != nil {
+		return Binaries{}, fmt.Errorf("build the EKS API emulator: %w", err)
+	}
+	if err := buildEKSAuth(ctx, root, binDir, log, &b); err != nil {
+		return Binaries{}, err
 	}
 	if b.Provider, err = BuildProvider(ctx, root, stateDir, log); err != nil {
 		return Binaries{}, err

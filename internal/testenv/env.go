@@ -2,7 +2,11 @@
 // provider's tests, benchmarks and demo run against: etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler and kwok on loopback, the pod
 // identity webhook registered through a real MutatingWebhookConfiguration,
-// and moto_server as IAM and STS.
+// moto_server as IAM and STS, and the cluster's EKS identity plane: the
+// project's EKS API emulator (package eksapi: DescribeCluster and the Pod
+// Identity associations, which it propagates to the webhook and to EKS
+// Auth), EKS Auth and a Pod Identity Agent stand-in (package eksauth), so
+// that CallerIdentity can prove a pod's credentials with the SDK's chain.
 //
 // Everything is started as separate processes recorded by PID in a state
 // directory, so an environment started by `testenv up` can be reused by any
@@ -69,6 +73,13 @@ type Env struct {
 	// ContainerCredentialsConfig is the webhook's identities file
 	// (--watch-container-credentials-config), written by the EKS emulator.
 	ContainerCredentialsConfig string `json:"container_credentials_config"`
+	// EKSURL is the EKS API emulator; ClusterName the cluster it serves.
+	EKSURL      string `json:"eks_url"`
+	ClusterName string `json:"cluster_name"`
+	// EKSAuthURL is the EKS Auth API (AWS_ENDPOINT_URL_EKS_AUTH), AgentURL
+	// the Pod Identity Agent stand-in the webhook points pods at.
+	EKSAuthURL string `json:"eks_auth_url"`
+	AgentURL   string `json:"agent_url"`
 }
 
 const stateFile = "state.json"
@@ -120,6 +131,10 @@ func Up(ctx context.Context, opts Options) (*Env, error) {
 		fmt.Fprintf(opts.Log, "reusing the environment in %s (started %s)\n", stateDir, e.Started.Format(time.RFC3339))
 		// The checkout may have changed since: terraform must run this code.
 		if _, err := BuildProvider(ctx, opts.Root, stateDir, opts.Log); err != nil {
+			return nil, err
+		}
+		// And the SDK chain helper must run this checkout's program.
+		if err := buildEKSAuth(ctx, opts.Root, filepath.Join(stateDir, "bin"), opts.Log, &Binaries{}); err != nil {
 			return nil, err
 		}
 		return e, nil
@@ -239,6 +254,9 @@ func (e *Env) Vars() map[string]string {
 		"KUBECACHEDIR":              filepath.Join(e.StateDir, "kubecache"),
 		"AWS_ENDPOINT_URL_IAM":      e.MotoURL,
 		"AWS_ENDPOINT_URL_STS":      e.MotoURL,
+		"AWS_ENDPOINT_URL_EKS":      e.EKSURL,
+		"IRSA_TESTENV_EKS_URL":      e.EKSURL,
+		"IRSA_TESTENV_EKS_CLUSTER":  e.ClusterName,
 		"AWS_ACCESS_KEY_ID":         AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY":     SecretAccessKey,
 		"AWS_REGION":                Region,
@@ -251,6 +269,9 @@ func (e *Env) Vars() map[string]string {
 		"IRSA_TESTENV_MOTO_URL":     e.MotoURL,
 		"TF_CLI_CONFIG_FILE":        e.TerraformRC(),
 		"CHECKPOINT_DISABLE":        "1",
+		// The SDKs' variable for service ID "EKS Auth".
+		"AWS_ENDPOINT_URL_EKS_AUTH": e.EKSAuthURL,
+		"IRSA_TESTENV_AGENT_URL":    e.AgentURL,
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/eksapi"
 )
 
 // Components a fault test can stop and start again, by their names in the
@@ -14,6 +17,11 @@ const (
 	ComponentAPIServer         = "kube-apiserver"
 	ComponentControllerManager = "kube-controller-manager"
 	ComponentWebhook           = "pod-identity-webhook"
+	// ComponentEKS is the EKS API emulator (cmd/eks-api).
+	ComponentEKS = "eks-api"
+	// ComponentEKSAuth serves EKS Auth and the Pod Identity Agent
+	// stand-in (cmd/eks-auth).
+	ComponentEKSAuth = "eks-auth"
 )
 
 // Kill ends component name at once (SIGKILL: a crash, not a shutdown). The
@@ -59,6 +67,10 @@ func (e *Env) Restart(ctx context.Context, name string) error {
 			return err
 		}
 		return pollHTTP(ctx, name, trustingClient(ca), e.WebhookURL+"/healthz", e.Processes)
+	case ComponentEKS:
+		return pollHTTP(ctx, name, http.DefaultClient, e.EKSURL+eksapi.AdminPrefix+"healthz", e.Processes)
+	case ComponentEKSAuth:
+		return e.waitEKSAuth(ctx)
 	}
 	return nil
 }

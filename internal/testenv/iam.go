@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"errors"
+	"os"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -12,12 +13,31 @@ import (
 	"github.com/irsa-dev/terraform-provider-irsa/internal/trust"
 )
 
-func (e *Env) iam() *iam.Client {
+func (e *Env) iam() *iam.Client { return iamAt(e.MotoURL) }
+
+func iamAt(url string) *iam.Client {
 	return iam.New(iam.Options{
 		Region:       Region,
-		BaseEndpoint: aws.String(e.MotoURL),
+		BaseEndpoint: aws.String(url),
 		Credentials:  credentials.NewStaticCredentialsProvider(AccessKeyID, SecretAccessKey, ""),
 	})
+}
+
+// PodIdentityTrustPolicy is the trust policy AWS documents for an EKS Pod
+// Identity role: the pods.eks.amazonaws.com service may AssumeRole and
+// TagSession. The EKS API (and its emulator) refuses an association whose
+// role lacks it.
+const PodIdentityTrustPolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}`
+
+// CreatePodIdentityRole creates (or resets the trust policy of) role name
+// in the exported environment's moto, trusting EKS Pod Identity, and
+// returns its ARN.
+func CreatePodIdentityRole(ctx context.Context, name string) (string, error) {
+	url := os.Getenv("IRSA_TESTENV_MOTO_URL")
+	if url == "" {
+		return "", errors.New("IRSA_TESTENV_MOTO_URL is not set: run against `make testenv-up` or from testenv.Main")
+	}
+	return putRole(ctx, iamAt(url), name, PodIdentityTrustPolicy)
 }
 
 // CreateRole creates (or updates) a role in the emulated account whose trust
@@ -32,7 +52,12 @@ func (e *Env) CreateRole(ctx context.Context, name, namespace, serviceAccount st
 	if err != nil {
 		return "", err
 	}
-	client := e.iam()
+	return putRole(ctx, e.iam(), name, policy)
+}
+
+// putRole creates role name with trust policy, or gives an existing one
+// that policy, and returns its ARN.
+func putRole(ctx context.Context, client *iam.Client, name, policy string) (string, error) {
 	out, err := client.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(policy)})
 	var exists *types.EntityAlreadyExistsException
 	if errors.As(err, &exists) {

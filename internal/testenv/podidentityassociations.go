@@ -1,15 +1,22 @@
 package testenv
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv/podidentity"
 )
 
-// PodIdentityAssociation is one (namespace, ServiceAccount) the webhook gives
-// container credentials (EKS Pod Identity) instead of web identity.
+// PodIdentityAssociation is one (namespace, ServiceAccount) listed in the
+// webhook's identities file by SetPodIdentityAssociations: the webhook gives
+// its pods container credentials instead of web identity, but it is no EKS
+// association, so EKS Auth knows none for it. A real association, with a
+// role whose credentials its pods get, is made through the EKS API
+// emulator (EKSClient's CreatePodIdentityAssociation).
 type PodIdentityAssociation = podidentity.Identity
 
 // containerCredentialsFile is where the webhook's identities file lives in
@@ -33,21 +40,33 @@ func (e *Env) containerCredentialsArgs() []string {
 	return []string{
 		"--watch-container-credentials-config=" + e.ContainerCredentialsConfig,
 		"--container-credentials-audience=" + podidentity.DefaultContainerCredentialsAudience,
-		"--container-credentials-full-uri=" + podidentity.DefaultContainerCredentialsFullURI,
+		"--container-credentials-full-uri=" + e.agentCredentialsURL(),
 	}
 }
 
-// SetPodIdentityAssociations replaces the webhook's identities file with
-// associations, as the EKS API emulator does once an association has
-// propagated. The webhook notices the change within moments, not at once:
-// wait for it (WaitWebhookMutates with a dry-run pod) before relying on it.
-// It replaces the whole file, so tests that use it must not run in parallel
-// with other tests that rely on the file.
+// SetPodIdentityAssociations lists associations in the webhook's
+// identities file at once, without the EKS API and its propagation delay,
+// for tests of the webhook alone: they are not associations, so EKS Auth
+// knows none for them (their pods' credential calls are refused with
+// ResourceNotFoundException). The EKS API emulator is the file's one
+// writer: these identities are kept beside the associations made through
+// the API (the file lists both), and each call replaces the previous
+// call's set, so tests that use it must not run in parallel with other
+// tests that use it. The webhook notices the change within moments, not
+// at once: wait for it (WaitWebhookMutates with a dry-run pod) before
+// relying on it.
 func (e *Env) SetPodIdentityAssociations(associations ...PodIdentityAssociation) error {
-	if e.ContainerCredentialsConfig == "" {
-		return errors.New("this environment was started without the container credentials config: restart it (make testenv-down testenv-up)")
+	if e.ContainerCredentialsConfig == "" || e.EKSURL == "" {
+		return errors.New("this environment was started without the EKS API emulator: restart it (make testenv-down testenv-up)")
 	}
-	return podidentity.WriteIdentitiesFile(e.ContainerCredentialsConfig, associations)
+	if associations == nil {
+		associations = []PodIdentityAssociation{}
+	}
+	body, err := json.Marshal(map[string][]PodIdentityAssociation{"identities": associations})
+	if err != nil {
+		return err
+	}
+	return eksAdminAt(context.Background(), e.EKSURL, http.MethodPut, "identities", body, nil)
 }
 
 // SetPodIdentityAssociations acts on the exported environment (see Main).

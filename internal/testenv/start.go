@@ -34,12 +34,13 @@ const WebhookOutageLabel = "testenv.irsa.dev/webhook-outage"
 
 func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	began := time.Now()
-	ports, err := freePorts(9)
+	ports, err := freePorts(12)
 	if err != nil {
 		return err
 	}
 	etcdPort, etcdPeer, apiPort, cmPort, schedPort, whPort, whMetrics, motoPort, kwokPort :=
 		ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8]
+	eksPort, eksAuthPort, agentPort := ports[9], ports[10], ports[11]
 	certs, err := newPKI(filepath.Join(e.StateDir, "pki"))
 	if err != nil {
 		return fmt.Errorf("generate certificates: %w", err)
@@ -168,6 +169,13 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	}
 	step("kwok node Ready")
 
+	// Before the webhook: it points pods at the agent.
+	e.prepareEKSAuth(eksAuthPort, agentPort)
+	if err := e.startEKSAuth(ctx, bins, run); err != nil {
+		return err
+	}
+	step("EKS Auth and agent ready")
+
 	if err := e.startWebhook(ctx, bins, certs, whPort, whMetrics, run); err != nil {
 		return err
 	}
@@ -175,6 +183,13 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 		return err
 	}
 	step("pod identity webhook ready")
+
+	// After the webhook: the emulator keeps the identities file it watches
+	// and the associations EKS Auth reads.
+	if err := e.startEKS(ctx, bins, eksPort, run); err != nil {
+		return err
+	}
+	step("EKS API emulator ready")
 
 	// The controller-manager is ready for our purposes once its
 	// ServiceAccount controller has created the default ServiceAccount.

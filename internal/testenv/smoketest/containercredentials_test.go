@@ -2,6 +2,7 @@ package smoketest
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -40,8 +41,10 @@ func TestContainerCredentialsForListedServiceAccount(t *testing.T) {
 
 	pi := createPod(t, ctx, client, ns, "pod-identity", map[string]string{"app": "pi"})
 	c := container(t, *pi, "app")
-	if got := envValue(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI"); got != "http://169.254.170.23/v1/credentials" {
-		t.Errorf("AWS_CONTAINER_CREDENTIALS_FULL_URI = %q", got)
+	// The environment points the webhook at its agent stand-in (on EKS,
+	// upstream's default http://169.254.170.23/v1/credentials).
+	if got, want := envValue(c, "AWS_CONTAINER_CREDENTIALS_FULL_URI"), os.Getenv("IRSA_TESTENV_AGENT_URL")+"/v1/credentials"; got != want {
+		t.Errorf("AWS_CONTAINER_CREDENTIALS_FULL_URI = %q, want %q", got, want)
 	}
 	const tokenDir = "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount"
 	if got := envValue(c, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); got != tokenDir+"/eks-pod-identity-token" {

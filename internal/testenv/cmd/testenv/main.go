@@ -5,7 +5,7 @@
 //	testenv status  report whether the environment in .testenv is running
 //	testenv create-role -name NAME -service-account NS/SA
 //	                create an IAM role (in moto) whose trust policy allows NS/SA
-//	testenv kill NAME     kill one component (kube-apiserver, pod-identity-webhook, ...) as a crash would
+//	testenv kill NAME     kill one component (kube-apiserver, pod-identity-webhook, eks-api, eks-auth, ...) as a crash would
 //	testenv restart NAME  start a killed component again with the same flags and data
 //	testenv kubectl print the path of a kubectl (building the pinned one if none is on PATH)
 package main
@@ -78,8 +78,8 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 				envSh = rel
 			}
 		}
-		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\nuse it with: . %s\n",
-			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), envSh)
+		fmt.Printf("environment ready in %.1fs\n  API server  %s\n  OIDC issuer %s\n  IAM (moto)  %s\n  webhook     %s%s\n  EKS API     %s\n  EKS Auth    %s\n  agent       %s\nuse it with: . %s\n",
+			time.Since(began).Seconds(), e.APIServer, e.Issuer, e.MotoURL, e.WebhookURL, upstreamNote(e), eksNote(e), eksAuthNote(e), agentNote(e), envSh)
 		return nil
 	case "kubectl":
 		path, err := testenv.EnsureKubectl(ctx, os.Stderr)
@@ -99,7 +99,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		return testenv.DownDir(stateDir)
 	case "kill", "restart":
 		if len(args) != 1 {
-			return fmt.Errorf("usage: testenv %s NAME (%s, %s, ...)", cmd, testenv.ComponentAPIServer, testenv.ComponentWebhook)
+			return fmt.Errorf("usage: testenv %s NAME (%s, %s, %s, %s, ...)", cmd, testenv.ComponentAPIServer, testenv.ComponentWebhook, testenv.ComponentEKS, testenv.ComponentEKSAuth)
 		}
 		// The component functions act on the environment this names.
 		if err := os.Setenv("IRSA_TESTENV_STATE", stateDir); err != nil {
@@ -119,6 +119,32 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 	default:
 		return fmt.Errorf("unknown command %q (want up, down, status, kill, restart, kubectl, kubernetes-provider or create-role)", cmd)
 	}
+}
+
+// olderEnv is what is printed for a component an environment started
+// before it existed (and reused) lacks.
+const olderEnv = "none: restart this older environment (make testenv-down testenv-up)"
+
+// eksNote is the EKS API emulator's URL and cluster, or why there is none.
+func eksNote(e *testenv.Env) string {
+	if e.EKSURL == "" {
+		return olderEnv
+	}
+	return e.EKSURL + " (cluster " + e.ClusterName + ")"
+}
+
+func eksAuthNote(e *testenv.Env) string {
+	if e.EKSAuthURL == "" {
+		return olderEnv
+	}
+	return e.EKSAuthURL
+}
+
+func agentNote(e *testenv.Env) string {
+	if e.AgentURL == "" {
+		return olderEnv
+	}
+	return e.AgentURL + "/v1/credentials (pods' AWS_CONTAINER_CREDENTIALS_FULL_URI)"
 }
 
 func upstreamNote(e *testenv.Env) string {

@@ -38,7 +38,7 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	etcdPort, etcdPeer, apiPort, cmPort, schedPort, whPort, whMetrics, motoPort, kwokPort :=
+	etcdPort, etcdPeer, apiPort, _, schedPort, whPort, whMetrics, motoPort, kwokPort :=
 		ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6], ports[7], ports[8]
 	eksPort, eksAuthPort, agentPort := ports[9], ports[10], ports[11]
 	certs, err := newPKI(filepath.Join(e.StateDir, "pki"))
@@ -131,7 +131,12 @@ func (e *Env) start(ctx context.Context, bins Binaries, log io.Writer) error {
 	if err := run("kube-controller-manager", bins.ControllerManager, []string{
 		"--kubeconfig=" + e.Kubeconfig,
 		"--authentication-kubeconfig=" + e.Kubeconfig, "--authorization-kubeconfig=" + e.Kubeconfig,
-		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(cmPort),
+		// No serving port: nothing reads it, and a fault test restarts the
+		// controller-manager, whose fixed port an outgoing connection may
+		// have taken as its ephemeral source port meanwhile (the restart
+		// then failed with "address already in use" and left the cluster
+		// without controllers).
+		"--secure-port=0",
 		"--cert-dir=" + filepath.Join(e.StateDir, "controller-manager"),
 		"--leader-elect=false",
 		"--use-service-account-credentials",

@@ -86,7 +86,7 @@ func Inspect(pod *corev1.Pod, e Expectation) recycle.Verdict {
 	if _, skip := pod.Labels[SkipPodLabel]; skip {
 		return recycle.Verdict{Credentialed: true}
 	}
-	skipped := skipContainers(pod)
+	skipped := SkippedContainers(pod)
 	audience := e.Audience
 	if audience == "" {
 		audience = DefaultAudience
@@ -272,11 +272,12 @@ func tokenAudience(pod *corev1.Pod) string {
 	return ""
 }
 
-// skipContainers reads the annotation as the webhook does. The local
+// SkippedContainers reads the skip-containers annotation as the webhook
+// does; both mechanisms honour it. The local
 // environment's webhook (internal/testenv/podidentity) parses it on its own on
 // purpose: the tests compare two readings of upstream's behaviour, and a
 // shared bug would make them agree.
-func skipContainers(pod *corev1.Pod) map[string]bool {
+func SkippedContainers(pod *corev1.Pod) map[string]bool {
 	raw, ok := pod.Annotations[SkipContainersAnnotation]
 	if !ok {
 		return nil

@@ -271,3 +271,8 @@ func (c *Client) Caller(ctx context.Context, partition string) (Identity, error)
 		return id, nil
 	})
 }
+
+// Config is the client's AWS configuration (region, credentials, retryer,
+// HTTP client): what the provider's other AWS clients are built from, so
+// that every call follows the same aws block.
+func (c *Client) Config() aws.Config { return c.cfg }

@@ -391,3 +391,31 @@ func association(a *types.PodIdentityAssociation) *Association {
 		},
 	}
 }
+
+// SetTags makes association arn's tags want (TagResource for what is new or
+// changed, UntagResource for what is gone): Update has no tags.
+func (c *Client) SetTags(ctx context.Context, arn string, have, want map[string]string) error {
+	add := map[string]string{}
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			add[k] = v
+		}
+	}
+	var remove []string
+	for k := range have {
+		if _, ok := want[k]; !ok {
+			remove = append(remove, k)
+		}
+	}
+	if len(add) > 0 {
+		if _, err := c.api.TagResource(ctx, &eks.TagResourceInput{ResourceArn: aws.String(arn), Tags: add}); err != nil {
+			return err
+		}
+	}
+	if len(remove) > 0 {
+		if _, err := c.api.UntagResource(ctx, &eks.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: remove}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"sync"
 	"testing"
@@ -226,5 +227,27 @@ func TestExistingID(t *testing.T) {
 	}
 	if got := existingID("something else"); got != "" {
 		t.Errorf("existingID = %q", got)
+	}
+}
+
+// TestSetTags: tags change apart from the association, through the tagging
+// operations, and Describe shows the result.
+func TestSetTags(t *testing.T) {
+	c, _, _ := newTestClient(t)
+	ctx := context.Background()
+	a, err := c.Create(ctx, "payments", "api", Settings{RoleARN: roleARN("app"), Tags: map[string]string{"keep": "1", "change": "old", "drop": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"keep": "1", "change": "new", "add": "y"}
+	if err := c.SetTags(ctx, a.ARN, a.Tags, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Describe(ctx, a.ID)
+	if err != nil || !maps.Equal(got.Tags, want) {
+		t.Fatalf("tags after SetTags = %v, %v; want %v", got.Tags, err, want)
+	}
+	if err := c.SetTags(ctx, a.ARN[:len(a.ARN)-1]+"z", nil, want); err == nil {
+		t.Error("tagging an unknown association succeeded")
 	}
 }

@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/awseks"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
@@ -56,7 +57,21 @@ type Spec struct {
 	// an Ownership with Adopt takes over.
 	AdoptKeys []string
 	Restart   Restart
+	// Mechanism is how the role reaches pods; "" is IRSA.
+	Mechanism Mechanism
+	// PodIdentity is the association's settings beside Binding.RoleARN,
+	// with MechanismPodIdentity.
+	PodIdentity awseks.Settings
 }
+
+// Mechanism names how a binding's role reaches pods.
+type Mechanism string
+
+// Mechanisms.
+const (
+	MechanismIRSA        Mechanism = "irsa"
+	MechanismPodIdentity Mechanism = "pod_identity"
+)
 
 // Restart is how stale pods are recycled.
 type Restart struct {
@@ -86,6 +101,8 @@ type Outcome struct {
 	// the error: the binding's ID, the created ServiceAccount, adoption
 	// done.
 	Ownership Ownership
+	// Association is the Pod Identity association bound, nil under IRSA.
+	Association *awseks.Association
 }
 
 // NotFoundError is a ServiceAccount that does not exist while the binding
@@ -125,6 +142,8 @@ type Binder struct {
 	// the one read (UID and resourceVersion); one that changed or went
 	// since is read again from the API server.
 	Lookup func(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error)
+	// EKS is the cluster's EKS client, for MechanismPodIdentity.
+	EKS *awseks.Client
 }
 
 // Apply annotates the ServiceAccount, then recycles its stale pods. With
@@ -143,6 +162,7 @@ func (b Binder) Apply(ctx context.Context, spec Spec, own Ownership) (Outcome, e
 	}
 	out.Annotated = true
 	out.AnnotatedAt = bound.at
+	out.Association = bound.association
 
 	c := m.credentials(bound.at)
 	out.Recycle, err = b.engine().Recycle(ctx, b.recycleOptions(spec, c))

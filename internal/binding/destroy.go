@@ -23,6 +23,9 @@ type DestroyOutcome struct {
 	HeldBy []string
 	// Gone is set when the ServiceAccount no longer exists.
 	Gone bool
+	// AssociationDeleted is the ID of the Pod Identity association the
+	// binding deleted.
+	AssociationDeleted string
 
 	// RoleStillSet is the role annotation's value when another manager
 	// keeps it after the release; RoleManagers are its managers.
@@ -40,10 +43,16 @@ type DestroyError struct {
 	// Deleting is set when deleting the created ServiceAccount failed;
 	// otherwise releasing the annotations did.
 	Deleting bool
-	Err      error
+	// Association is set when deleting the Pod Identity association
+	// failed.
+	Association bool
+	Err         error
 }
 
 func (e *DestroyError) Error() string {
+	if e.Association {
+		return "delete the Pod Identity association: " + e.Err.Error()
+	}
 	if e.Deleting {
 		return "delete the ServiceAccount: " + e.Err.Error()
 	}
@@ -64,10 +73,12 @@ func (b Binder) Destroy(ctx context.Context, spec Spec, own Ownership, onDestroy
 	if err != nil || !gone || !onDestroy {
 		return out, err
 	}
-	// Pods still hold the role until they are re-created. No gate (nothing
-	// to wait for) and no last look: nothing is left in state to report it
-	// to.
-	spec.Restart.GateTimeout = -1
+	// Pods still hold the role until they are re-created. No last look:
+	// nothing is left in state to report it to. No gate either when the
+	// release took effect at once (nothing to wait for).
+	if !m.releaseTakesEffectLater() {
+		spec.Restart.GateTimeout = -1
+	}
 	out.Recycled = true
 	out.Recycle, err = b.engine().Recycle(ctx, b.recycleOptions(spec, m.released()))
 	return out, err

@@ -135,6 +135,10 @@ func (m irsaBinding) observe(ctx context.Context, own Ownership) (recycle.Creden
 	return m.credentials(AnnotatedAt(sa, m.Conn.FieldManager, own.ID)), nil
 }
 
+// releaseTakesEffectLater is false: the webhook reads the annotations
+// from its informer within a second.
+func (m irsaBinding) releaseTakesEffectLater() bool { return false }
+
 // released is a pod with no role injected.
 func (m irsaBinding) released() recycle.Credentials { return irsa.Expectation{} }
 

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/awseks"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
@@ -33,6 +34,12 @@ type mechanism interface {
 	// observe is what a pod carries while the source stays as it is now:
 	// what Read judges pods by, for drift.
 	observe(ctx context.Context, own Ownership) (recycle.Credentials, error)
+	// releaseTakesEffectLater is set when what release took away reaches
+	// the webhook only eventually (EKS propagates a deleted association):
+	// on-destroy recycling then waits at the gate until a dry-run pod
+	// shows released(), rather than re-create pods that would get the old
+	// credentials again.
+	releaseTakesEffectLater() bool
 }
 
 // bound is what bind did.
@@ -44,6 +51,8 @@ type bound struct {
 	uid     types.UID
 	// at is when the source was last bound, by the API server's clock.
 	at time.Time
+	// association is the Pod Identity association bound, nil under IRSA.
+	association *awseks.Association
 }
 
 // Credentials is what a credentialed pod of the binding looks like now,
@@ -53,5 +62,10 @@ func (b Binder) Credentials(ctx context.Context, spec Spec, own Ownership) (recy
 	return b.mechanism(spec).observe(ctx, own)
 }
 
-// mechanism is the spec's: IRSA, the only one so far.
-func (b Binder) mechanism(spec Spec) mechanism { return irsaBinding{Binder: b, spec: spec} }
+// mechanism is the spec's.
+func (b Binder) mechanism(spec Spec) mechanism {
+	if spec.Mechanism == MechanismPodIdentity {
+		return podIdentityBinding{Binder: b, spec: spec}
+	}
+	return irsaBinding{Binder: b, spec: spec}
+}

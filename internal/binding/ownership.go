@@ -1,6 +1,10 @@
 package binding
 
-import "k8s.io/apimachinery/pkg/types"
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
 
 // Ownership is what a binding remembers between operations about what is
 // its own: the caller keeps it (the provider in Terraform's private state)
@@ -25,4 +29,12 @@ type Ownership struct {
 	// deletes that very one, never one re-created under its name. Empty in
 	// state from before it was recorded.
 	CreatedUID types.UID
+
+	// AssociationID is the EKS Pod Identity association the binding
+	// created or imported, which its destroy deletes; empty under IRSA.
+	AssociationID string
+	// AssociationChangedAt is when the binding last created the
+	// association or changed its role, by the API server's clock: pods
+	// created before run with credentials the agent cached then.
+	AssociationChangedAt time.Time
 }

@@ -122,6 +122,8 @@ func (s *Server) routes() {
 	api("GET /clusters/{name}/pod-identity-associations/{id}", "DescribePodIdentityAssociation", s.describeAssociation)
 	api("POST /clusters/{name}/pod-identity-associations/{id}", "UpdatePodIdentityAssociation", s.updateAssociation)
 	api("DELETE /clusters/{name}/pod-identity-associations/{id}", "DeletePodIdentityAssociation", s.deleteAssociation)
+	api("POST /tags/{arn...}", "TagResource", s.tagResource)
+	api("DELETE /tags/{arn...}", "UntagResource", s.untagResource)
 	s.adminRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusNotFound, code: "UnknownOperationException",

@@ -30,6 +30,9 @@ const (
 	// again while EKS answers "Role provided in the request does not
 	// exist": IAM propagates a new role within seconds, usually.
 	RolePropagationWindow = 60 * time.Second
+	// DeletionPropagationWindow bounds how long a Create is tried again
+	// while EKS still counts an association deleted moments ago.
+	DeletionPropagationWindow = 60 * time.Second
 	// pageSize is ListPodIdentityAssociations' largest page.
 	pageSize = 100
 )
@@ -264,16 +267,31 @@ func (c *Client) Create(ctx context.Context, namespace, serviceAccount string, s
 		in.Tags = s.Tags
 	}
 	var out *eks.CreatePodIdentityAssociationOutput
-	err := whileRolePropagates(ctx, func() (err error) {
-		out, err = c.api.CreatePodIdentityAssociation(ctx, in)
-		return err
-	})
-	var inUse *types.ResourceInUseException
-	if errors.As(err, &inUse) {
-		return nil, &ExistsError{ID: existingID(aws.ToString(inUse.Message)), Err: err}
-	}
-	if err != nil {
-		return nil, err
+	deadline := time.Now().Add(DeletionPropagationWindow)
+	for {
+		err := whileRolePropagates(ctx, func() (err error) {
+			out, err = c.api.CreatePodIdentityAssociation(ctx, in)
+			return err
+		})
+		var inUse *types.ResourceInUseException
+		if !errors.As(err, &inUse) {
+			if err != nil {
+				return nil, err
+			}
+			break
+		}
+		exists := &ExistsError{ID: existingID(aws.ToString(inUse.Message)), Err: err}
+		// EKS answers 409 for an association deleted moments ago, until
+		// the deletion propagated: one Describe no longer finds is that,
+		// not someone else's.
+		if _, derr := c.Describe(ctx, exists.ID); !errors.Is(derr, ErrNotFound) || time.Now().After(deadline) {
+			return nil, exists
+		}
+		select {
+		case <-ctx.Done():
+			return nil, exists
+		case <-time.After(time.Second):
+		}
 	}
 	a := association(out.Association)
 	c.remember(namespace, serviceAccount, &Summary{ID: a.ID, ARN: a.ARN, Namespace: namespace, ServiceAccount: serviceAccount})

@@ -55,26 +55,30 @@ func (r *roles) add(arn string) {
 	r.have[arn] = true
 }
 
-func newTestClient(t *testing.T) (*Client, *eksapi.Server, *roles) {
+func newTestClient(t *testing.T, mod ...func(*eksapi.Config)) (*Client, *eksapi.Server, *roles) {
 	t.Helper()
 	iam := &roles{have: map[string]bool{roleARN("app"): true, roleARN("other"): true}, asked: map[string]int{}}
-	srv, err := eksapi.New(eksapi.Config{
+	cfg := eksapi.Config{
 		ClusterName: cluster, Region: "us-east-1", AccountID: account, Issuer: issuer,
 		Endpoint: "https://127.0.0.1:6443", CAData: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
 		KubernetesVersion: "1.37", Roles: iam,
-	})
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	srv, err := eksapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
-	cfg := aws.Config{
+	awsCfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
 		Retryer:     func() aws.Retryer { return retry.NewStandard() },
 	}
-	return New(cfg, ts.URL, cluster), srv, iam
+	return New(awsCfg, ts.URL, cluster), srv, iam
 }
 
 func TestIssuer(t *testing.T) {
@@ -249,5 +253,28 @@ func TestSetTags(t *testing.T) {
 	}
 	if err := c.SetTags(ctx, a.ARN[:len(a.ARN)-1]+"z", nil, want); err == nil {
 		t.Error("tagging an unknown association succeeded")
+	}
+}
+
+// TestCreateAfterDelete: EKS answers 409 to a Create right after a Delete,
+// until the deletion propagated; Create waits that out.
+func TestCreateAfterDelete(t *testing.T) {
+	c, _, _ := newTestClient(t, func(cfg *eksapi.Config) { cfg.PropagationDelay = 2 * time.Second })
+	ctx := context.Background()
+	a, err := c.Create(ctx, "payments", "api", Settings{RoleARN: roleARN("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, a.ID, "payments", "api"); err != nil {
+		t.Fatal(err)
+	}
+	before := c.Calls.Load()
+	b, err := c.Create(ctx, "payments", "api", Settings{RoleARN: roleARN("other")})
+	if err != nil || b.ID == a.ID {
+		t.Fatalf("Create after Delete = %+v, %v", b, err)
+	}
+	// At least one refusal and its Describe before the Create that took.
+	if n := c.Calls.Load() - before; n < 3 {
+		t.Errorf("Create after Delete sent %d requests; the emulator did not refuse it first", n)
 	}
 }

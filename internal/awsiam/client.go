@@ -43,6 +43,8 @@ type Settings struct {
 	Profile     string
 	IAMEndpoint string
 	STSEndpoint string
+	// EKSEndpoint is for the EKS client built from this one's Config.
+	EKSEndpoint string
 	AssumeRole  *AssumeRole
 	// MaxAttempts of the standard retryer (throttling and transient errors).
 	MaxAttempts int

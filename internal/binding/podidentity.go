@@ -133,10 +133,10 @@ func (m podIdentityBinding) bind(ctx context.Context, own Ownership) (bound, err
 		if at, err := m.serverNow(ctx); err == nil {
 			out.own.AssociationChangedAt = at
 		} else {
-			// Without the server's time every pod counts as created
-			// before: the recycle replaces more, never fewer.
-			m.logf("could not read the API server's time (%v): every pod counts as started before the change", err)
-			out.own.AssociationChangedAt = time.Time{}
+			// This machine's clock, which may be off from the server's
+			// by the skew: said in the log.
+			m.logf("could not read the API server's time (%v); pods are judged by this machine's clock", err)
+			out.own.AssociationChangedAt = time.Now()
 		}
 	}
 	out.at = out.own.AssociationChangedAt

@@ -37,9 +37,12 @@ type Expectation struct {
 	// ChangedAt is when the association last changed in a way that pods
 	// started earlier do not see (created, role changed), by the API
 	// server's clock: the agent caches credentials per pod, so a pod
-	// created before runs with what it got then. Zero means every pod
-	// predates the association as it is.
+	// created before runs with what it got then. Zero means not known (an
+	// imported association): pods are judged by what they carry.
 	ChangedAt time.Time
+	// Pending is set while the change is still to be made (a plan): every
+	// pod running now predates it.
+	Pending bool
 }
 
 var _ recycle.Credentials = Expectation{}
@@ -47,7 +50,10 @@ var _ recycle.Credentials = Expectation{}
 // predates reports whether pod was created before the last change.
 // Creation timestamps have whole seconds.
 func (e Expectation) predates(pod *corev1.Pod) bool {
-	return e.ChangedAt.IsZero() || pod.CreationTimestamp.Time.Before(e.ChangedAt.Truncate(time.Second))
+	if e.Pending {
+		return true
+	}
+	return !e.ChangedAt.IsZero() && pod.CreationTimestamp.Time.Before(e.ChangedAt.Truncate(time.Second))
 }
 
 // Judge decides whether every container the webhook does not exempt carries

@@ -93,10 +93,16 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-func TestZeroChangedAtPredatesEveryPod(t *testing.T) {
-	p := pod(time.Now(), []corev1.Volume{tokenVolume("pods.eks.amazonaws.com")}, withPodIdentity(container("app")))
-	if v := (Expectation{Associated: true}).Judge(p); v.Credentialed {
-		t.Fatalf("with no change time every pod predates the association, got %+v", v)
+func TestChangeTime(t *testing.T) {
+	old := pod(changedAt.Add(-time.Hour), []corev1.Volume{tokenVolume("pods.eks.amazonaws.com")}, withPodIdentity(container("app")))
+	if v := (Expectation{Associated: true}).Judge(old); !v.Credentialed {
+		t.Errorf("with no change time known, a pod is judged by what it carries: got %+v", v)
+	}
+	if v := (Expectation{Associated: true, Pending: true}).Judge(old); v.Credentialed || !v.Recyclable {
+		t.Errorf("a change still to be made predates every pod: got %+v", v)
+	}
+	if v := (Expectation{Associated: true, Pending: true}).Judge(pod(changedAt, nil, container("app"))); v.Credentialed || !strings.Contains(v.Reason, "created before") {
+		t.Errorf("a pod without credentials, before a pending change: got %+v", v)
 	}
 }
 

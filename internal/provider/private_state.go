@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	k8stypes "k8s.io/apimachinery/pkg/types"
@@ -23,6 +24,10 @@ const (
 	adoptKey = "adopt"
 	// createdUIDKey is the UID of the ServiceAccount the binding created.
 	createdUIDKey = "created_service_account_uid"
+	// associationChangedAtKey is when the binding last created its Pod
+	// Identity association or changed its role, by the API server's clock
+	// (RFC 3339).
+	associationChangedAtKey = "association_changed_at"
 )
 
 // privateState is the framework's private state of one resource instance
@@ -50,13 +55,17 @@ func loadOwnership(ctx context.Context, private privateState, created bool) (bin
 		diags.Append(d...)
 		return len(raw) > 0
 	}
-	return binding.Ownership{
+	own := binding.Ownership{
 		ID:         str(bindingIDKey),
 		Importing:  flag(importingKey),
 		Adopt:      flag(adoptKey),
 		Created:    created,
 		CreatedUID: k8stypes.UID(str(createdUIDKey)),
-	}, diags
+	}
+	if at, err := time.Parse(time.RFC3339Nano, str(associationChangedAtKey)); err == nil {
+		own.AssociationChangedAt = at
+	}
+	return own, diags
 }
 
 // saveOwnership writes o; Created goes to state as service_account_created.
@@ -80,5 +89,10 @@ func saveOwnership(ctx context.Context, private privateState, o binding.Ownershi
 	flag(importingKey, o.Importing)
 	flag(adoptKey, o.Adopt)
 	str(createdUIDKey, string(o.CreatedUID))
+	changedAt := ""
+	if !o.AssociationChangedAt.IsZero() {
+		changedAt = o.AssociationChangedAt.UTC().Format(time.RFC3339Nano)
+	}
+	str(associationChangedAtKey, changedAt)
 	return diags
 }

@@ -56,6 +56,7 @@ type providerModel struct {
 	OIDCIssuer   types.String `tfsdk:"oidc_issuer"`
 	TrustCheck   types.String `tfsdk:"trust_check"`
 	FieldManager types.String `tfsdk:"field_manager"`
+	ClusterName  types.String `tfsdk:"cluster_name"`
 }
 
 func (p *irsaProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -87,6 +88,18 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 					"are errors." + trustCheckModesDescription(),
 				Optional:   true,
 				Validators: []validator.String{stringvalidator.OneOf(trustCheckModes...)},
+			},
+			"cluster_name": schema.StringAttribute{
+				MarkdownDescription: "Name of the EKS cluster the kubernetes connection reaches, for `mechanism = \"pod_identity\"` " +
+					"bindings (required by them; IRSA bindings never call EKS). Checked once per run: the EKS cluster of this name " +
+					"must report the OIDC issuer the API server announces, so a kubeconfig of one cluster and the name of another " +
+					"stop the plan. The EKS endpoint follows the `aws` block (`eks_endpoint`, else `AWS_ENDPOINT_URL_EKS`).",
+				Optional: true,
+				Validators: []validator.String{
+					stringvalidator.LengthBetween(1, 100),
+					stringvalidator.RegexMatches(regexp.MustCompile(`^[0-9A-Za-z][A-Za-z0-9\-_]*$`),
+						"must be an EKS cluster name: letters, digits, '-' and '_', starting with a letter or digit"),
+				},
 			},
 			"field_manager": schema.StringAttribute{
 				MarkdownDescription: "The server-side apply field manager the provider writes as. Each binding " +
@@ -135,7 +148,8 @@ func (p *irsaProvider) Configure(ctx context.Context, req provider.ConfigureRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	data.awsUnknown = awsUnknown || cfg.TrustCheck.IsUnknown() || cfg.OIDCIssuer.IsUnknown()
+	data.awsUnknown = awsUnknown || cfg.TrustCheck.IsUnknown() || cfg.OIDCIssuer.IsUnknown() || cfg.ClusterName.IsUnknown()
+	data.clusterName = cfg.ClusterName.ValueString()
 	data.awsSettings = awsCfg.settings()
 	if !data.awsUnknown {
 		resp.Diagnostics.Append(awsCleartextWarnings(awsCfg)...)

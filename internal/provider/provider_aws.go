@@ -17,6 +17,7 @@ type awsModel struct {
 	Profile     types.String     `tfsdk:"profile"`
 	IAMEndpoint types.String     `tfsdk:"iam_endpoint"`
 	STSEndpoint types.String     `tfsdk:"sts_endpoint"`
+	EKSEndpoint types.String     `tfsdk:"eks_endpoint"`
 	AssumeRole  *assumeRoleModel `tfsdk:"assume_role"`
 }
 
@@ -56,7 +57,7 @@ func awsSchema() schema.SingleNestedAttribute {
 		return schema.StringAttribute{MarkdownDescription: desc, Optional: true}
 	}
 	return schema.SingleNestedAttribute{
-		MarkdownDescription: "How to reach IAM for the trust check. Unset settings come from the standard AWS " +
+		MarkdownDescription: "How to reach AWS: IAM for the trust check, EKS for `pod_identity` bindings. Unset settings come from the standard AWS " +
 			"environment variables, config files and credential chain.",
 		Optional: true,
 		Attributes: map[string]schema.Attribute{
@@ -66,6 +67,7 @@ func awsSchema() schema.SingleNestedAttribute {
 			"iam_endpoint": str("IAM endpoint URL, for example a VPC endpoint, used for roles of every partition. Else " +
 				"`AWS_ENDPOINT_URL_IAM`, else the endpoint of the role's partition."),
 			"sts_endpoint": str("STS endpoint URL. Else `AWS_ENDPOINT_URL_STS`."),
+			"eks_endpoint": str("EKS endpoint URL, for `pod_identity` bindings. Else `AWS_ENDPOINT_URL_EKS`, else the region's."),
 			"assume_role": schema.SingleNestedAttribute{
 				MarkdownDescription: "A role to assume for the IAM calls. The trust check only checks roles in the account " +
 					"of the credentials it ends up with: to check roles of another account, assume a role in that account " +
@@ -90,6 +92,7 @@ func (m *awsModel) settings() awsiam.Settings {
 		Profile:     m.Profile.ValueString(),
 		IAMEndpoint: m.IAMEndpoint.ValueString(),
 		STSEndpoint: m.STSEndpoint.ValueString(),
+		EKSEndpoint: m.EKSEndpoint.ValueString(),
 	}
 	if m.AssumeRole != nil {
 		s.AssumeRole = &awsiam.AssumeRole{

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/awseks"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
@@ -38,6 +40,15 @@ type providerData struct {
 	iamErr      error
 	credsOnce   sync.Once
 
+	// EKS, for pod_identity bindings: built on first use, the cluster
+	// name checked against the connection once.
+	clusterName    string
+	eksOnce        sync.Once
+	eks            *awseks.Client
+	eksErr         error
+	eksClusterOnce sync.Once
+	eksClusterErr  error
+
 	// The cluster's issuer: configured, or discovered once.
 	oidcIssuer string
 	issuerOnce sync.Once
@@ -51,6 +62,71 @@ func (d *providerData) iamClient(ctx context.Context) (*awsiam.Client, error) {
 	})
 	return d.iam, d.iamErr
 }
+
+// eksClient returns the provider instance's EKS client for cluster_name.
+func (d *providerData) eksClient(ctx context.Context) (*awseks.Client, error) {
+	d.eksOnce.Do(func() {
+		if d.clusterName == "" {
+			d.eksErr = errNoClusterName
+			return
+		}
+		iam, err := d.iamClient(ctx)
+		if err != nil {
+			d.eksErr = err
+			return
+		}
+		d.eks = awseks.New(iam.Config(), d.awsSettings.EKSEndpoint, d.clusterName)
+	})
+	return d.eks, d.eksErr
+}
+
+// errNoClusterName is a pod_identity binding with no cluster_name.
+var errNoClusterName = errors.New("the provider's cluster_name is not set")
+
+// checkEKSCluster checks, once per run, that the EKS cluster of
+// cluster_name is the one the Kubernetes connection reaches: both report
+// the same OIDC issuer.
+func (d *providerData) checkEKSCluster(ctx context.Context) error {
+	d.eksClusterOnce.Do(func() {
+		client, err := d.eksClient(ctx)
+		if err != nil {
+			d.eksClusterErr = err
+			return
+		}
+		eksIssuer, err := client.Issuer(ctx)
+		if err != nil {
+			d.eksClusterErr = &eksClusterError{cluster: d.clusterName, err: err}
+			return
+		}
+		connected, err := d.issuer(ctx)
+		if err != nil {
+			// The IRSA trust check warns about an issuer it cannot
+			// discover; nothing to compare with here.
+			return
+		}
+		if strings.TrimSuffix(eksIssuer, "/") != strings.TrimSuffix(connected, "/") {
+			d.eksClusterErr = &eksClusterError{cluster: d.clusterName, eksIssuer: eksIssuer, connected: connected}
+		}
+	})
+	return d.eksClusterErr
+}
+
+// eksClusterError is a cluster_name that does not name the connected
+// cluster, or whose cluster could not be described.
+type eksClusterError struct {
+	cluster              string
+	eksIssuer, connected string
+	err                  error
+}
+
+func (e *eksClusterError) Error() string {
+	if e.err != nil {
+		return "describe EKS cluster " + e.cluster + ": " + e.err.Error()
+	}
+	return fmt.Sprintf("EKS cluster %s has OIDC issuer %s, but the Kubernetes connection's is %s", e.cluster, e.eksIssuer, e.connected)
+}
+
+func (e *eksClusterError) Unwrap() error { return e.err }
 
 // issuer returns the cluster's OIDC issuer, discovering it from the API
 // server the first time when the provider does not configure it.

@@ -92,6 +92,9 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	own, d := loadOwnership(ctx, private, prior != nil && prior.ServiceAccountCreated.ValueBool())
 	diags.Append(d...)
 	if prior != nil {
+		own.AssociationID = prior.AssociationID.ValueString()
+	}
+	if prior != nil {
 		// Update never re-creates a ServiceAccount deleted meanwhile.
 		spec.CreateServiceAccount = false
 		// An imported binding (own.Adopt) takes over the annotations it
@@ -106,6 +109,13 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	binder := binding.Binder{Conn: conn, Lookup: r.data.reads.ServiceAccount, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
 	}}
+	if spec.Mechanism == binding.MechanismPodIdentity {
+		client, err := r.data.eksClient(ctx)
+		if err != nil {
+			return append(diags, eksAPIError("Reach EKS", err))
+		}
+		binder.EKS = client
+	}
 	out, err := binder.Apply(ctx, spec.Spec, own)
 	// Whatever happened, this process's picture of the ServiceAccount and
 	// its pods is out of date.
@@ -113,6 +123,8 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	diags.Append(saveOwnership(ctx, private, out.Ownership)...)
 	var notFound *binding.NotFoundError
 	var held *binding.HeldError
+	var associationHeldErr *binding.AssociationHeldError
+	var eksErr *binding.EKSError
 	switch {
 	case errors.As(err, &notFound) && notFound.NamespaceMissing:
 		return append(diags, namespaceNotFound(ns, name, r.data.kubeHost))
@@ -120,6 +132,10 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 		return append(diags, serviceAccountNotFound(ns, name, r.data.kubeHost))
 	case errors.As(err, &held):
 		return append(diags, serviceAccountHeld(held, spec.Binding.Annotations()))
+	case errors.As(err, &associationHeldErr):
+		return append(diags, associationHeld(associationHeldErr))
+	case errors.As(err, &eksErr):
+		return append(diags, eksAPIError("Change Pod Identity Association", eksErr))
 	case !out.Annotated:
 		return append(diags, kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
 	}
@@ -128,6 +144,10 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	plan.ID = types.StringValue(ns + "/" + name)
 	plan.OIDCIssuer = r.issuerValue(ctx)
 	plan.StalePods = stalePodsValue(out.Stale)
+	plan.AssociationID, plan.AssociationARN = types.StringNull(), types.StringNull()
+	if out.Association != nil {
+		plan.AssociationID, plan.AssociationARN = types.StringValue(out.Association.ID), types.StringValue(out.Association.ARN)
+	}
 	diags.Append(state.Set(ctx, &plan)...)
 
 	if len(out.Recycle.Plan.LeftAlone) > 0 {
@@ -169,6 +189,9 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 		return
 	}
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
+	if r.readsPodIdentity(ctx, req, resp, state) {
+		return
+	}
 	// Bindings of a namespace share one look at it (see kube.Snapshot).
 	sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
@@ -225,6 +248,8 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	}
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)
+	// State from before mechanisms: IRSA, without a diff.
+	state.Mechanism = types.StringValue(string(binding.MechanismIRSA))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -342,6 +367,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	defer r.data.reads.Forget(ns, name)
 	own, diags := loadOwnership(ctx, req.Private, state.ServiceAccountCreated.ValueBool())
 	resp.Diagnostics.Append(diags...)
+	own.AssociationID = state.AssociationID.ValueString()
 	spec, diags := state.spec(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -350,6 +376,14 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
 	}}
+	if spec.Mechanism == binding.MechanismPodIdentity {
+		client, err := r.data.eksClient(ctx)
+		if err != nil {
+			resp.Diagnostics.Append(eksAPIError("Reach EKS", err))
+			return
+		}
+		binder.EKS = client
+	}
 	out, err := binder.Destroy(ctx, spec.Spec, own, spec.OnDestroy)
 	resp.Diagnostics.Append(destroyDiagnostics(ctx, spec, out, err, r.data.kubeHost)...)
 }
@@ -361,6 +395,8 @@ func destroyDiagnostics(ctx context.Context, spec bindingSpec, out binding.Destr
 	object := "ServiceAccount " + ns + "/" + name
 	var step *binding.DestroyError
 	switch {
+	case errors.As(err, &step) && step.Association:
+		return append(diags, eksAPIError("Delete Pod Identity Association", step.Err))
 	case errors.As(err, &step) && step.Deleting:
 		return append(diags, kubeAPIError(ctx, "Delete Service Account", object, host, step.Err))
 	case errors.As(err, &step):

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -40,14 +41,29 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		// checks run then, before anything changes.
 		return
 	}
-	resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
-	if r.data.kubeUnknown {
-		return // a cluster that does not exist yet
-	}
 	var state *serviceAccountBindingModel
 	if !req.State.Raw.IsNull() {
 		state = &serviceAccountBindingModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	if state != nil && !plan.Mechanism.IsUnknown() && state.mechanism() != plan.mechanism() {
+		resp.Diagnostics.AddAttributeError(path.Root("mechanism"), "Mechanism Change Not Supported Yet",
+			fmt.Sprintf("The binding of ServiceAccount %s/%s uses mechanism %q; this release cannot move an existing binding to %q "+
+				"in place yet (the staged migration that keeps every pod credentialed is on its way). Nothing was changed. Until "+
+				"then, keep the mechanism, or replace the binding (terraform apply -replace=ADDRESS), which removes the old "+
+				"mechanism's credentials before the new one is bound.",
+				plan.Namespace.ValueString(), plan.ServiceAccount.ValueString(), state.mechanism(), plan.mechanism()))
+		return
+	}
+	if plan.mechanism() == binding.MechanismIRSA {
+		resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_id"), types.StringNull())...)
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_arn"), types.StringNull())...)
+	}
+	if r.data.kubeUnknown {
+		return // a cluster that does not exist yet
+	}
+	if state != nil {
 		resp.Diagnostics.Append(r.checkCluster(ctx, *state)...)
 		if resp.Diagnostics.HasError() {
 			return
@@ -58,6 +74,13 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	} else if r.data.kube != nil {
 		// Without a connection at all, what needs it reports that.
 		resp.Diagnostics.Append(issuerNotDiscovered(r.data.kubeHost, err))
+	}
+	if plan.Mechanism.IsUnknown() {
+		return
+	}
+	if plan.mechanism() == binding.MechanismPodIdentity {
+		r.planPodIdentity(ctx, req, resp, plan, state)
+		return
 	}
 	if plan.STSRegionalEndpoints.IsUnknown() || plan.TokenExpiration.IsUnknown() ||
 		plan.CreateServiceAccount.IsUnknown() || plan.ForceConflicts.IsUnknown() || plan.Restart.IsUnknown() {

@@ -136,11 +136,14 @@ func (m serviceAccountBindingModel) restart(ctx context.Context) (restartSetting
 // spec is what applying (or destroying) the model does to the cluster.
 func (m serviceAccountBindingModel) spec(ctx context.Context) (bindingSpec, diag.Diagnostics) {
 	settings, diags := m.restart(ctx)
+	podIdentity, d := m.podIdentity(ctx)
+	diags.Append(d...)
 	return bindingSpec{
 		Spec: binding.Spec{
 			Namespace: m.Namespace.ValueString(), ServiceAccount: m.ServiceAccount.ValueString(),
 			Binding: m.binding(), ForceConflicts: m.ForceConflicts.ValueBool(),
 			CreateServiceAccount: m.CreateServiceAccount.ValueBool(), Restart: settings.Restart,
+			Mechanism: m.mechanism(), PodIdentity: podIdentity,
 		},
 		OnDestroy: settings.OnDestroy,
 	}, diags

@@ -37,6 +37,10 @@ type serviceAccountBindingModel struct {
 	Timeouts              timeouts.Value `tfsdk:"timeouts"`
 	StalePods             types.List     `tfsdk:"stale_pods"`
 	OIDCIssuer            types.String   `tfsdk:"oidc_issuer"`
+	Mechanism             types.String   `tfsdk:"mechanism"`
+	PodIdentity           types.Object   `tfsdk:"pod_identity"`
+	AssociationID         types.String   `tfsdk:"association_id"`
+	AssociationARN        types.String   `tfsdk:"association_arn"`
 }
 
 // binding is the desired annotations of the model.
@@ -146,7 +150,9 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 			},
-			"restart":  restartSchema(),
+			"mechanism":    mechanismSchema(),
+			"pod_identity": podIdentitySchema(),
+			"restart":      restartSchema(),
 			"timeouts": positiveTimeouts(timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true})),
 
 			// Computed.
@@ -163,6 +169,17 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			"stale_pods": stalePodsSchema(),
 			"oidc_issuer": schema.StringAttribute{
 				MarkdownDescription: "The cluster's OIDC issuer the trust check used: the provider's `oidc_issuer`, or the one the API server announces.",
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"association_id": schema.StringAttribute{
+				MarkdownDescription: "ID of the EKS Pod Identity association (`a-` and 17 characters) the binding created or " +
+					"imported, and deletes on destroy. Null under `irsa`.",
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"association_arn": schema.StringAttribute{
+				MarkdownDescription: "ARN of the EKS Pod Identity association. Null under `irsa`.",
 				Computed:            true,
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},

@@ -129,6 +129,10 @@ func badInputs(t *testing.T, ns, absentNS string) []badInput {
 	// with is a binding of ServiceAccount api with extra attributes.
 	with := func(extra string) string { return provider("") + binding(ns, "api", testRoleA, extra) }
 	role := func(arn string) string { return provider("") + binding(ns, "api", arn, "") }
+	// podIdentity is a pod_identity binding of ServiceAccount api.
+	podIdentity := func(extra string) string {
+		return provider(`  cluster_name = "irsa-local"`) + binding(ns, "api", testRoleA, "  mechanism = \"pod_identity\"\n"+extra)
+	}
 	names := func(ns, sa string) string { return provider("") + binding(ns, sa, testRoleA, "") }
 	// connect is the binding through a kubernetes block.
 	connect := func(kube string) string { return provider("  kubernetes = {\n"+kube+"\n  }") + good }
@@ -245,6 +249,31 @@ func badInputs(t *testing.T, ns, absentNS string) []badInput {
 			warning: true, summary: "AWS Endpoint Over Plain HTTP", fix: "Use an https:// endpoint (aws.iam_endpoint, or AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL)"},
 		{name: "token expiration above the EKS maximum", config: with("  token_expiration = 172800"),
 			warning: true, summary: "Token Expiration Above the EKS Maximum", fix: "Set at most 86400 on EKS"},
+
+		// mechanism = "pod_identity".
+		{name: "unknown mechanism", config: with(`  mechanism = "pod-identity"`), summary: "Invalid Attribute Value Match", fix: `value must be one of: ["irsa" "pod_identity"]`},
+		{name: "pod identity without a cluster name", config: with(`  mechanism = "pod_identity"`), summary: "Cluster Name Required", fix: "Set cluster_name in the provider block"},
+		{name: "audience with pod identity", config: podIdentity(`  audience = "sts.amazonaws.com"`), summary: "Attribute Not Used by EKS Pod Identity", fix: "Remove audience, or use mechanism = \"irsa\""},
+		{name: "token expiration with pod identity", config: podIdentity(`  token_expiration = 3600`), summary: "Attribute Not Used by EKS Pod Identity", fix: "Remove token_expiration"},
+		{name: "regional endpoints with pod identity", config: podIdentity(`  sts_regional_endpoints = true`), summary: "Attribute Not Used by EKS Pod Identity", fix: "Remove sts_regional_endpoints"},
+		{name: "pod identity settings under IRSA", config: with(`  pod_identity = { disable_session_tags = true }`), summary: "Pod Identity Settings Without Pod Identity", fix: "Set mechanism = \"pod_identity\", or remove pod_identity"},
+		{name: "session policy with session tags", config: podIdentity(`  pod_identity = { session_policy = jsonencode({ Version = "2012-10-17", Statement = [] }) }`), summary: "Session Policy Needs Session Tags Off", fix: "Set pod_identity.disable_session_tags = true"},
+		{name: "session policy that is not JSON", config: podIdentity(`  pod_identity = {
+    disable_session_tags = true
+    session_policy       = "s3:GetObject"
+  }`), summary: "Invalid Session Policy", fix: "must be an IAM policy document, a JSON object"},
+		{name: "session policy without statements", config: podIdentity(`  pod_identity = {
+    disable_session_tags = true
+    session_policy       = jsonencode({ Version = "2012-10-17" })
+  }`), summary: "Invalid Session Policy", fix: "has no Statement"},
+		{name: "session policy too long", config: podIdentity(`  pod_identity = {
+    disable_session_tags = true
+    session_policy       = jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Action = "s3:GetObject", Resource = "` + strings.Repeat("r", 2100) + `" }] })
+  }`), summary: "Session Policy Too Long", fix: "EKS accepts at most 2048"},
+		{name: "target role that is a role name", config: podIdentity(`  pod_identity = { target_role_arn = "payments-api" }`), summary: "Invalid IAM Role ARN", fix: arnFix},
+		{name: "association tag with the aws: prefix", config: podIdentity(`  pod_identity = { tags = { "aws:team" = "payments" } }`), summary: "Reserved Tag Key", fix: "Use another prefix"},
+		{name: "association tag key too long", config: podIdentity(`  pod_identity = { tags = { "` + strings.Repeat("k", 129) + `" = "x" } }`), summary: "Invalid Attribute Value Length", fix: "string length must be between 1 and 128"},
+		{name: "cluster name with a space", config: "provider \"irsa\" {\n  trust_check = \"off\"\n  cluster_name = \"payments prod\"\n}\n" + binding(ns, "api", testRoleA, `  mechanism = "pod_identity"`), summary: "Invalid Attribute Value Match", fix: "must be an EKS cluster name"},
 	}
 }
 
@@ -273,7 +302,7 @@ func TestAccBadInputs(t *testing.T) {
 	absentNS := "absent-" + k8srand.String(8)
 
 	rows := badInputs(t, c.ns, absentNS)
-	if len(rows) < 30 {
+	if len(rows) < 60 {
 		t.Fatalf("only %d bad inputs", len(rows))
 	}
 	for _, tt := range rows {

@@ -221,7 +221,9 @@ func (sessionPolicyValidator) Description(context.Context) string {
 	return fmt.Sprintf("must be an IAM policy document (a JSON object) of at most %d characters", maxSessionPolicySize)
 }
 
-func (v sessionPolicyValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+func (v sessionPolicyValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
 
 func (sessionPolicyValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
 	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {

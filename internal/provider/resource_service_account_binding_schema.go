@@ -153,7 +153,7 @@ func (r *serviceAccountBindingResource) Schema(ctx context.Context, _ resource.S
 			"mechanism":    mechanismSchema(),
 			"pod_identity": podIdentitySchema(),
 			"restart":      restartSchema(),
-			"timeouts": positiveTimeouts(timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true})),
+			"timeouts":     positiveTimeouts(timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true})),
 
 			// Computed.
 			"id": schema.StringAttribute{

@@ -87,9 +87,9 @@ type listing struct {
 }
 
 type issuerLookup struct {
-	done   chan struct{}
-	issuer string
-	err    error
+	done        chan struct{}
+	issuer, arn string
+	err         error
 }
 
 // New is the client of cluster, from the provider's AWS configuration.
@@ -125,6 +125,23 @@ func (e *ExistsError) Unwrap() error { return e.Err }
 
 // Issuer is the cluster's OIDC issuer (DescribeCluster), asked once.
 func (c *Client) Issuer(ctx context.Context) (string, error) {
+	l, err := c.describe(ctx)
+	if err != nil {
+		return "", err
+	}
+	return l.issuer, nil
+}
+
+// ARN is the cluster's ARN (DescribeCluster), asked once.
+func (c *Client) ARN(ctx context.Context) (string, error) {
+	l, err := c.describe(ctx)
+	if err != nil {
+		return "", err
+	}
+	return l.arn, nil
+}
+
+func (c *Client) describe(ctx context.Context) (*issuerLookup, error) {
 	c.mu.Lock()
 	l := c.issuer
 	if l == nil {
@@ -141,6 +158,7 @@ func (c *Client) Issuer(ctx context.Context) (string, error) {
 			l.err = fmt.Errorf("EKS cluster %s reports no OIDC issuer", c.cluster)
 		default:
 			l.issuer = aws.ToString(out.Cluster.Identity.Oidc.Issuer)
+			l.arn = aws.ToString(out.Cluster.Arn)
 		}
 		close(l.done)
 		if l.err != nil && ctx.Err() != nil {
@@ -148,14 +166,14 @@ func (c *Client) Issuer(ctx context.Context) (string, error) {
 			c.issuer = nil // cancelled: the next caller asks again
 			c.mu.Unlock()
 		}
-		return l.issuer, l.err
+		return l, l.err
 	}
 	c.mu.Unlock()
 	select {
 	case <-l.done:
-		return l.issuer, l.err
+		return l, l.err
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 

@@ -55,8 +55,10 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 				plan.Namespace.ValueString(), plan.ServiceAccount.ValueString(), state.mechanism(), plan.mechanism()))
 		return
 	}
-	if plan.mechanism() == binding.MechanismIRSA {
+	if !plan.Mechanism.IsUnknown() && !plan.PodIdentity.IsUnknown() {
 		resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
+	}
+	if plan.mechanism() == binding.MechanismIRSA {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_id"), types.StringNull())...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_arn"), types.StringNull())...)
 	}

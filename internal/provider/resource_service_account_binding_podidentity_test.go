@@ -408,3 +408,37 @@ func TestAccPodIdentity_clusterMismatch(t *testing.T) {
 		t.Errorf("a stopped plan made an association: %v %v", a, err)
 	}
 }
+
+// TestAccPodIdentity_trustCheck: at plan, a role that trusts only IRSA, or
+// narrows Pod Identity to another namespace, stops the plan with the
+// statement to add; one narrowed to this ServiceAccount passes; warn
+// plans anyway. Nothing reaches EKS.
+func TestAccPodIdentity_trustCheck(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	irsaOnly := trustedRole(t, "system:serviceaccount:"+c.ns+":api")
+	narrow := func(ns string) string {
+		return createRole(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},`+
+			`"Action":["sts:AssumeRole","sts:TagSession"],"Condition":{"StringEquals":{"aws:RequestTag/kubernetes-namespace":"`+ns+`",`+
+			`"aws:RequestTag/eks-cluster-name":"`+testenv.ClusterName+`"}}}]}`)
+	}
+	otherNS, thisNS := narrow("billing"), narrow(c.ns)
+	checked := func(role, mode string) string {
+		return strings.Replace(podIdentityConfig(c.ns, "api", role, ""), `trust_check  = "off"`, `trust_check  = "`+mode+`"`, 1)
+	}
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: checked(irsaOnly, "error"), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Trust Policy Does Not Allow EKS Pod Identity.*no Allow statement lets pods.eks.amazonaws.com call sts:AssumeRole.*"Service": "pods.eks.amazonaws.com"`)},
+			{Config: checked(otherNS, "error"), PlanOnly: true,
+				ExpectError: regexp.MustCompile(`(?s)Trust Policy Does Not Allow EKS Pod Identity.*kubernetes-namespace billing, not ` + c.ns)},
+			{Config: checked(thisNS, "error"), PlanOnly: true, ExpectNonEmptyPlan: true},
+			{Config: checked(otherNS, "warn"), PlanOnly: true, ExpectNonEmptyPlan: true},
+		},
+	})
+	if a, err := c.association("api"); err != nil || a != nil {
+		t.Errorf("a plan made an association: %v %v", a, err)
+	}
+}

@@ -8,8 +8,10 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/iamarn"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/trust"
 )
@@ -50,10 +52,15 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 		diags.AddAttributeWarning(path.Root("role_arn"), "Trust Check Skipped", msg)
 	}
 
-	issuer, err := d.issuer(ctx)
-	if err != nil {
-		skip("the cluster's OIDC issuer is unknown. Set oidc_issuer in the provider.", err)
-		return diags
+	podIdentity := m.mechanism() == binding.MechanismPodIdentity
+	var issuer string
+	if !podIdentity {
+		// Pod Identity involves no OIDC provider.
+		var err error
+		if issuer, err = d.issuer(ctx); err != nil {
+			skip("the cluster's OIDC issuer is unknown. Set oidc_issuer in the provider.", err)
+			return diags
+		}
 	}
 	client, err := d.iamClient(ctx)
 	if err != nil {
@@ -99,6 +106,10 @@ func (r *serviceAccountBindingResource) checkTrust(ctx context.Context, m servic
 		return diags
 	}
 
+	if podIdentity {
+		r.checkPodIdentityTrust(ctx, m, role, iamRole, fail, &diags)
+		return diags
+	}
 	audience := m.Audience.ValueString()
 	if audience == "" {
 		audience = trust.DefaultAudience
@@ -194,4 +205,50 @@ func callerFor(ctx context.Context, client *awsiam.Client, role iamarn.Role, dia
 				"Check the provider's aws settings (sts_endpoint, region) and that STS is reachable, or set trust_check = \"off\".\n\nError: %s", err))
 	}
 	return awsiam.Identity{}, false
+}
+
+// checkPodIdentityTrust is the trust check of a pod_identity binding, on
+// the role IAM returned: the trust policy must let pods.eks.amazonaws.com
+// call sts:AssumeRole and sts:TagSession, with every aws:RequestTag
+// condition admitting this binding's cluster, namespace and ServiceAccount.
+// The IRSA statement of a role in migration is left alone: it is neither
+// needed nor in the way.
+func (r *serviceAccountBindingResource) checkPodIdentityTrust(ctx context.Context, m serviceAccountBindingModel, role iamarn.Role, iamRole *iamtypes.Role, fail func(summary, detail string), diags *diag.Diagnostics) {
+	policyText, err := awsiam.TrustPolicy(iamRole)
+	var policy trust.Document
+	if err == nil {
+		policy, err = trust.Parse(policyText)
+	}
+	if err != nil {
+		fail("Role Has No Readable Trust Policy", fmt.Sprintf("Role %s: %s.", role.Name, err))
+		return
+	}
+	settings, d := m.podIdentity(ctx)
+	diags.Append(d...)
+	req := trust.PodIdentityRequest{
+		ClusterName: r.data.clusterName, Namespace: m.Namespace.ValueString(), ServiceAccount: m.ServiceAccount.ValueString(),
+		NoSessionTags: settings.DisableSessionTags,
+	}
+	if client, err := r.data.eksClient(ctx); err == nil {
+		req.ClusterARN, _ = client.ARN(ctx)
+	}
+	v := trust.CheckPodIdentity(policy, req)
+	detail := func() string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "The trust policy of role %s does not let EKS Pod Identity assume it for ServiceAccount %s/%s of cluster %s, "+
+			"so EKS refuses the association or its pods get AccessDenied from the agent:\n", role.Name, req.Namespace, req.ServiceAccount, req.ClusterName)
+		for _, reason := range v.Reasons {
+			fmt.Fprintf(&b, "  - %s\n", reason)
+		}
+		fmt.Fprintf(&b, "\nAdd this statement to the role's trust policy (or use the irsa_trust_policy data source, which can narrow it to "+
+			"this ServiceAccount with aws:RequestTag conditions):\n%s", v.StatementToAdd)
+		return b.String()
+	}
+	switch v.Outcome {
+	case trust.Allowed:
+	case trust.Undetermined:
+		diags.AddAttributeWarning(path.Root("role_arn"), "Trust Policy Could Not Be Fully Checked", detail())
+	default:
+		fail("Trust Policy Does Not Allow EKS Pod Identity", detail())
+	}
 }

@@ -16,7 +16,7 @@ import (
 // diagnosticSummaries reads the provider's source for every diagnostic
 // summary it can emit: the literal summaries of diag constructors and
 // Add* calls, the trust check's fail calls, and "Unable to " plus each
-// action given to kubeAPIError.
+// action given to kubeAPIError and eksAPIError.
 func diagnosticSummaries(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("*.go")
@@ -68,6 +68,11 @@ func diagnosticSummaries(t *testing.T) []string {
 			}
 			if name == "kubeAPIError" {
 				if s, ok := literal(1); ok {
+					out = append(out, "Unable to "+s)
+				}
+			}
+			if name == "eksAPIError" {
+				if s, ok := literal(0); ok {
 					out = append(out, "Unable to "+s)
 				}
 			}

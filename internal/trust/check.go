@@ -61,10 +61,31 @@ func Check(doc Document, r Request) Verdict {
 		r.Audience = DefaultAudience
 	}
 	host := strings.ToLower(IssuerHost(r.Issuer))
-	v := Verdict{StatementToAdd: RenderStatement(Grant{ProviderARN: r.ProviderARN, Issuer: r.Issuer, Audience: r.Audience, Subjects: []string{r.Subject}})}
-	ev := evaluator{req: r, host: host}
+	ev := webIdentityEvaluator(r, host)
+	v, allowed, undetermined := ev.decide(doc)
+	v.StatementToAdd = RenderStatement(Grant{ProviderARN: r.ProviderARN, Issuer: r.Issuer, Audience: r.Audience, Subjects: []string{r.Subject}})
+	if v.Outcome == NotAllowed {
+		return v // an explicit Deny
+	}
+	switch {
+	case allowed && !undetermined:
+		return Verdict{Outcome: Allowed, AllowedSubjects: v.AllowedSubjects}
+	case allowed || undetermined:
+		v.Outcome = Undetermined
+	default:
+		v.Outcome = NotAllowed
+		if !ev.anyStatementTrusts(doc) {
+			v.Reasons = append([]string{ev.wrongProviderReason(doc)}, v.Reasons...)
+		}
+	}
+	return v
+}
 
-	allowed, undetermined := false, false
+// decide runs IAM's evaluation of doc for ev's action: an explicit Deny
+// that matches ends it (Outcome NotAllowed, allowed and undetermined
+// false); otherwise it reports whether some Allow matches for sure, and
+// whether some statement cannot be decided, with the reasons.
+func (ev evaluator) decide(doc Document) (v Verdict, allowed, undetermined bool) {
 	for i, st := range doc.Statement {
 		name := statementName(i, st)
 		if st.NotPrincipal != nil {
@@ -79,9 +100,7 @@ func Check(doc Document, r Request) Verdict {
 		case "deny":
 			switch cond {
 			case yes:
-				v.Outcome = NotAllowed
-				v.Reasons = append(v.Reasons, name+" explicitly denies it (Effect Deny)")
-				return v
+				return Verdict{Outcome: NotAllowed, Reasons: append(v.Reasons, name+" explicitly denies it (Effect Deny)")}, false, false
 			case unknown:
 				undetermined = true
 				v.Reasons = append(v.Reasons, name+" may deny it: "+strings.Join(notes, "; "))
@@ -95,24 +114,13 @@ func Check(doc Document, r Request) Verdict {
 				undetermined = true
 				v.Reasons = append(v.Reasons, name+" cannot be evaluated here: "+strings.Join(notes, "; "))
 			default:
-				v.Reasons = append(v.Reasons, name+" trusts the provider, but "+strings.Join(notes, "; "))
+				v.Reasons = append(v.Reasons, name+" trusts "+ev.trustee+", but "+strings.Join(notes, "; "))
 			}
 		default:
 			v.Reasons = append(v.Reasons, fmt.Sprintf("%s has Effect %q, which is neither Allow nor Deny", name, st.Effect))
 		}
 	}
-	switch {
-	case allowed && !undetermined:
-		return Verdict{Outcome: Allowed, AllowedSubjects: v.AllowedSubjects}
-	case allowed || undetermined:
-		v.Outcome = Undetermined
-	default:
-		v.Outcome = NotAllowed
-		if !ev.anyStatementTrustsProvider(doc) {
-			v.Reasons = append([]string{ev.wrongProviderReason(doc)}, v.Reasons...)
-		}
-	}
-	return v
+	return v, allowed, undetermined
 }
 
 func statementName(i int, st Statement) string {
@@ -122,17 +130,70 @@ func statementName(i int, st Statement) string {
 	return fmt.Sprintf("statement %d", i+1)
 }
 
+// evaluator evaluates statements for one call: its action, who makes it
+// (principal), and the values of the condition keys it carries (context).
 type evaluator struct {
-	req  Request
-	host string
+	action string
+	// trustee names the principal in messages ("the provider").
+	trustee   string
+	principal func(p *Principal) bool
+	// context returns the call's value for a condition key, whether the
+	// call carries the key, and whether that can be decided at all.
+	context func(key string) (value string, present bool, decidable bool)
+	// what names the value a key holds in messages ("subject").
+	what func(key string) string
+	// absentKeyNote explains a condition on a key the call lacks.
+	absentKeyNote func(op, key string) string
+	// subjectKey is the key whose allowed values Verdict lists.
+	subjectKey string
+	// providerARN is the OIDC provider, for IRSA's messages.
+	providerARN string
+}
+
+// webIdentityEvaluator is AssumeRoleWithWebIdentity by a pod's token.
+func webIdentityEvaluator(r Request, host string) evaluator {
+	return evaluator{
+		action:  Action,
+		trustee: "the provider",
+		principal: func(p *Principal) bool {
+			return slices.ContainsFunc(p.Federated, func(f string) bool { return strings.EqualFold(strings.TrimSpace(f), r.ProviderARN) })
+		},
+		context: func(key string) (string, bool, bool) {
+			k := strings.ToLower(key)
+			switch {
+			case k == host+":sub":
+				return r.Subject, true, true
+			case k == host+":aud":
+				return r.Audience, true, true
+			case strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, "sts:"):
+				return "", false, false
+			}
+			return "", false, true
+		},
+		what: func(key string) string {
+			if strings.HasSuffix(strings.ToLower(key), ":aud") {
+				return "audience"
+			}
+			return "subject"
+		},
+		absentKeyNote: func(op, key string) string {
+			k := strings.ToLower(key)
+			if i := strings.LastIndex(k, ":"); i > 0 && (strings.HasSuffix(k, ":sub") || strings.HasSuffix(k, ":aud")) {
+				return fmt.Sprintf("condition key %s belongs to issuer %s, not to this cluster's issuer %s", key, key[:i], host)
+			}
+			return fmt.Sprintf("condition %s on %s: the token carries no such key (this cluster's keys are %s:sub and %s:aud)", op, key, host, host)
+		},
+		subjectKey:  host + ":sub",
+		providerARN: r.ProviderARN,
+	}
 }
 
 func (ev evaluator) actionMatches(st Statement) bool {
 	switch {
 	case len(st.Action) > 0:
-		return slices.ContainsFunc(st.Action, func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(Action)) })
+		return slices.ContainsFunc(st.Action, func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(ev.action)) })
 	case len(st.NotAction) > 0:
-		return !slices.ContainsFunc(st.NotAction, func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(Action)) })
+		return !slices.ContainsFunc(st.NotAction, func(a string) bool { return glob(strings.ToLower(a), strings.ToLower(ev.action)) })
 	}
 	return false
 }
@@ -145,10 +206,10 @@ func (ev evaluator) principalMatches(st Statement) bool {
 	if p.Wildcard || slices.Contains(p.AWS, "*") {
 		return true
 	}
-	return slices.ContainsFunc(p.Federated, func(f string) bool { return strings.EqualFold(strings.TrimSpace(f), ev.req.ProviderARN) })
+	return ev.principal(p)
 }
 
-func (ev evaluator) anyStatementTrustsProvider(doc Document) bool {
+func (ev evaluator) anyStatementTrusts(doc Document) bool {
 	for _, st := range doc.Statement {
 		if strings.EqualFold(st.Effect, "allow") && ev.actionMatches(st) && ev.principalMatches(st) {
 			return true
@@ -172,28 +233,12 @@ func (ev evaluator) wrongProviderReason(doc Document) string {
 		}
 	}
 	if !actionOK {
-		return "no Allow statement grants " + Action
+		return "no Allow statement grants " + ev.action
 	}
 	if len(trusted) == 0 {
-		return fmt.Sprintf("no Allow statement trusts the cluster's OIDC provider %s (the policy names no Federated principal)", ev.req.ProviderARN)
+		return fmt.Sprintf("no Allow statement trusts the cluster's OIDC provider %s (the policy names no Federated principal)", ev.providerARN)
 	}
-	return fmt.Sprintf("no Allow statement trusts the cluster's OIDC provider %s; the policy trusts %s", ev.req.ProviderARN, strings.Join(trusted, ", "))
-}
-
-// context returns the request's value for a condition key, and whether the
-// key is one the request carries. Keys of other issuers are simply absent,
-// as in IAM; aws: and sts: keys depend on the call and cannot be decided.
-func (ev evaluator) context(key string) (value string, present bool, decidable bool) {
-	k := strings.ToLower(key)
-	switch {
-	case k == ev.host+":sub":
-		return ev.req.Subject, true, true
-	case k == ev.host+":aud":
-		return ev.req.Audience, true, true
-	case strings.HasPrefix(k, "aws:") || strings.HasPrefix(k, "sts:"):
-		return "", false, false
-	}
-	return "", false, true
+	return fmt.Sprintf("no Allow statement trusts the cluster's OIDC provider %s; the policy trusts %s", ev.providerARN, strings.Join(trusted, ", "))
 }
 
 // conditions evaluates every condition of st (all must hold) and explains
@@ -261,22 +306,11 @@ func (ev evaluator) condition(op, key string, values Values) (tri, string) {
 	if hit {
 		return yes, ""
 	}
-	what := "subject"
-	if strings.HasSuffix(strings.ToLower(key), ":aud") {
-		what = "audience"
-	}
+	what := ev.what(key)
 	if isNegated(base) {
 		return no, fmt.Sprintf("%s on %s excludes the %s %s", op, key, what, val)
 	}
 	return no, fmt.Sprintf("%s on %s allows %s %s, not %s", op, key, what, strings.Join(values, ", "), val)
-}
-
-func (ev evaluator) absentKeyNote(op, key string) string {
-	k := strings.ToLower(key)
-	if i := strings.LastIndex(k, ":"); i > 0 && (strings.HasSuffix(k, ":sub") || strings.HasSuffix(k, ":aud")) {
-		return fmt.Sprintf("condition key %s belongs to issuer %s, not to this cluster's issuer %s", key, key[:i], ev.host)
-	}
-	return fmt.Sprintf("condition %s on %s: the token carries no such key (this cluster's keys are %s:sub and %s:aud)", op, key, ev.host, ev.host)
 }
 
 // subjects lists the subject patterns st allows for this issuer.
@@ -288,7 +322,7 @@ func (ev evaluator) subjects(st Statement) []string {
 			continue
 		}
 		for key, values := range keys {
-			if strings.EqualFold(key, ev.host+":sub") {
+			if ev.subjectKey != "" && strings.EqualFold(key, ev.subjectKey) {
 				out = append(out, values...)
 			}
 		}

@@ -115,7 +115,7 @@ func (m podIdentityBinding) bind(ctx context.Context, own Ownership) (bound, err
 	}
 	out.own.AssociationID, out.own.Adopt = a.ID, false
 	out.association = a
-	if !maps.Equal(a.Tags, want.Tags) && !(len(a.Tags) == 0 && len(want.Tags) == 0) {
+	if !maps.Equal(a.Tags, want.Tags) && (len(a.Tags) != 0 || len(want.Tags) != 0) {
 		if err := m.EKS.SetTags(ctx, a.ARN, a.Tags, want.Tags); err != nil {
 			m.logf("could not set the tags of Pod Identity association %s: %v", a.ID, err)
 		} else {
@@ -282,7 +282,7 @@ func (m podIdentityBinding) release(ctx context.Context, own Ownership) (Destroy
 	}
 	if own.Created {
 		sas := irsa.ServiceAccounts{Conn: m.Conn, ID: own.ID}
-		created, err := (irsaBinding{Binder: m.Binder, spec: m.spec}).destroyCreated(ctx, sas, own)
+		created, err := irsaBinding(m).destroyCreated(ctx, sas, own)
 		created.AssociationDeleted = out.AssociationDeleted
 		return created, false, err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
@@ -273,11 +272,6 @@ func (r *serviceAccountBindingResource) ValidateConfig(ctx context.Context, req 
 		return
 	}
 	resp.Diagnostics.Append(cfg.validateMechanism(ctx)...)
-}
-
-// tagsEqual treats nil and empty alike.
-func tagsEqual(a, b map[string]string) bool {
-	return (len(a) == 0 && len(b) == 0) || maps.Equal(a, b)
 }
 
 // readsPodIdentity reads a pod_identity binding, and an import that finds

@@ -209,7 +209,7 @@ func TestAccPodIdentity_lifecycle(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
 			if a, err := c.association("api"); err != nil || a != nil {
-				return fmt.Errorf("the association must be gone after destroy: %v %v", a, err)
+				return fmt.Errorf("the association must be gone after destroy (%v): %w", a, err)
 			}
 			if _, err := c.getSA("api"); err != nil {
 				return fmt.Errorf("the ServiceAccount must survive destroy: %w", err)
@@ -308,7 +308,7 @@ func TestAccPodIdentity_lifecycle(t *testing.T) {
 					func(*terraform.State) error {
 						a, err := c.association("api")
 						if err != nil || a == nil || a.Association.Tags["team"] != "payments" {
-							return fmt.Errorf("association tags: %v %v", a, err)
+							return fmt.Errorf("association tags of %v: %w", a, err)
 						}
 						return nil
 					},

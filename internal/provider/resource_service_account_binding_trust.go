@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strings"
 
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"

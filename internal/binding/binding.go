@@ -164,9 +164,14 @@ func (b Binder) Apply(ctx context.Context, spec Spec, own Ownership) (Outcome, e
 	out.AnnotatedAt = bound.at
 	out.Association = bound.association
 
-	c := m.credentials(bound.at)
+	c := m.credentials(bound.own, bound.at)
 	out.Recycle, err = b.engine().Recycle(ctx, b.recycleOptions(spec, c))
 	out.Stale = b.report(ctx, spec, c, out.Recycle, err)
+	if err == nil {
+		// Every pod the plan named now carries the new credentials: what
+		// the other mechanism left can go (a migration's last step).
+		out.Ownership, err = m.finish(ctx, out.Ownership)
+	}
 	return out, err
 }
 

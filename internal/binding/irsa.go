@@ -113,12 +113,36 @@ func (m irsaBinding) bind(ctx context.Context, own Ownership) (bound, error) {
 	out.own.Adopt = false
 	out.uid = sa.UID
 	out.at = AnnotatedAt(sa, m.Conn.FieldManager, own.ID)
+	if own.AssociationID != "" {
+		// A move back from Pod Identity: the annotations are in place,
+		// so the association can go; pods keep the credentials the agent
+		// cached until they are recycled below.
+		m.logf("migration: IRSA annotations in place on ServiceAccount %s/%s; deleting Pod Identity association %s", m.spec.Namespace, m.spec.ServiceAccount, own.AssociationID)
+		if m.EKS == nil {
+			return out, &MigrationError{Step: "delete the Pod Identity association", Err: errNoEKS}
+		}
+		if err := m.EKS.Delete(ctx, own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount); err != nil {
+			return out, &MigrationError{Step: "delete Pod Identity association " + own.AssociationID, Err: err}
+		}
+		out.own.AssociationID, out.own.AssociationChangedAt, out.own.PodIdentityDeleted = "", time.Time{}, true
+	}
 	return out, nil
 }
 
-// credentials are the annotations' as applied at at.
-func (m irsaBinding) credentials(at time.Time) recycle.Credentials {
-	return m.spec.Binding.Expectation(at)
+// finish ends a move back from Pod Identity: every pod the recycle named
+// carries IRSA's credentials now.
+func (m irsaBinding) finish(_ context.Context, own Ownership) (Ownership, error) {
+	own.PodIdentityDeleted = false
+	return own, nil
+}
+
+// credentials are the annotations' as applied at at. After a move back
+// from Pod Identity, container credentials in a pod come from the
+// association the binding deleted: stale, and recycled, not superseded.
+func (m irsaBinding) credentials(own Ownership, at time.Time) recycle.Credentials {
+	e := m.spec.Binding.Expectation(at)
+	e.PodIdentityDeleted = own.PodIdentityDeleted
+	return e
 }
 
 // observe reads when the binding last applied the annotations: pods created
@@ -132,7 +156,7 @@ func (m irsaBinding) observe(ctx context.Context, own Ownership) (recycle.Creden
 	if err != nil {
 		return nil, err
 	}
-	return m.credentials(AnnotatedAt(sa, m.Conn.FieldManager, own.ID)), nil
+	return m.credentials(own, AnnotatedAt(sa, m.Conn.FieldManager, own.ID)), nil
 }
 
 // releaseTakesEffectLater is false: the webhook reads the annotations
@@ -147,6 +171,17 @@ func (m irsaBinding) released() recycle.Credentials { return irsa.Expectation{} 
 // (after taking over what an import brought, if it was never applied).
 // gone is set when no annotation gives pods the role any more.
 func (m irsaBinding) release(ctx context.Context, own Ownership) (DestroyOutcome, bool, error) {
+	if own.AssociationID != "" {
+		// A move to Pod Identity that did not finish: its association
+		// is the binding's too.
+		if m.EKS == nil {
+			return DestroyOutcome{}, false, &DestroyError{Association: true, Err: errNoEKS}
+		}
+		m.logf("deleting Pod Identity association %s of ServiceAccount %s/%s", own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount)
+		if err := m.EKS.Delete(ctx, own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount); err != nil {
+			return DestroyOutcome{}, false, &DestroyError{Association: true, Err: err}
+		}
+	}
 	sas := irsa.ServiceAccounts{Conn: m.Conn, ID: own.ID}
 	ns, name := m.spec.Namespace, m.spec.ServiceAccount
 	if own.Created {

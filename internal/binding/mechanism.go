@@ -24,7 +24,7 @@ type mechanism interface {
 	bind(ctx context.Context, own Ownership) (bound, error)
 	// credentials is what a pod carries once the source was bound at at,
 	// by the API server's clock: pods created before may predate it.
-	credentials(at time.Time) recycle.Credentials
+	credentials(own Ownership, at time.Time) recycle.Credentials
 	// release takes away only what the binding set; gone is set when
 	// nothing gives pods the role any more, so on-destroy recycling may
 	// replace them with pods that carry released().
@@ -34,6 +34,11 @@ type mechanism interface {
 	// observe is what a pod carries while the source stays as it is now:
 	// what Read judges pods by, for drift.
 	observe(ctx context.Context, own Ownership) (recycle.Credentials, error)
+	// finish runs after a recycle that finished: it takes away what the
+	// binding's other mechanism still has in place (the IRSA annotations
+	// after a move to Pod Identity), now that no pod needs it, and returns
+	// the Ownership to keep.
+	finish(ctx context.Context, own Ownership) (Ownership, error)
 	// releaseTakesEffectLater is set when what release took away reaches
 	// the webhook only eventually (EKS propagates a deleted association):
 	// on-destroy recycling then waits at the gate until a dry-run pod

@@ -37,4 +37,9 @@ type Ownership struct {
 	// association or changed its role, by the API server's clock: pods
 	// created before run with credentials the agent cached then.
 	AssociationChangedAt time.Time
+	// PodIdentityDeleted is set while a move back to IRSA is not finished:
+	// the binding deleted its association, and pods that still carry
+	// container credentials got them from it (they are stale, not
+	// superseded, and the gate waits for EKS to propagate the deletion).
+	PodIdentityDeleted bool
 }

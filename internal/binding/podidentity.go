@@ -246,7 +246,7 @@ func (m podIdentityBinding) serverNow(ctx context.Context) (time.Time, error) {
 	return got.CreationTimestamp.Time, nil
 }
 
-func (m podIdentityBinding) credentials(at time.Time) recycle.Credentials {
+func (m podIdentityBinding) credentials(_ Ownership, at time.Time) recycle.Credentials {
 	return podidentity.Expectation{Associated: true, ChangedAt: at}
 }
 
@@ -254,12 +254,63 @@ func (m podIdentityBinding) credentials(at time.Time) recycle.Credentials {
 // Whether the association is still there and as configured is the
 // caller's to read (it shows as drift of the attributes).
 func (m podIdentityBinding) observe(_ context.Context, own Ownership) (recycle.Credentials, error) {
-	return m.credentials(own.AssociationChangedAt), nil
+	return m.credentials(own, own.AssociationChangedAt), nil
 }
 
 func (m podIdentityBinding) released() recycle.Credentials {
 	return podidentity.Expectation{Associated: false}
 }
+
+// finish gives up the IRSA annotations the binding still holds from
+// before it moved to Pod Identity. Pods that run now got their
+// credentials from the association (the recycle that finished proved it),
+// and the webhook gives the association precedence for new ones, so
+// removing the annotations takes nothing from anyone. The ServiceAccount
+// itself stays, whoever created it.
+func (m podIdentityBinding) finish(ctx context.Context, own Ownership) (Ownership, error) {
+	sas := irsa.ServiceAccounts{Conn: m.Conn, ID: own.ID}
+	sa, err := sas.Get(ctx, m.spec.Namespace, m.spec.ServiceAccount)
+	if apierrors.IsNotFound(err) {
+		return own, nil
+	}
+	if err != nil {
+		return own, fmt.Errorf("read ServiceAccount: %w", err)
+	}
+	if !HoldsIRSA(sa, m.Conn.FieldManager, own.ID) {
+		return own, nil
+	}
+	m.logf("migration: every pod of ServiceAccount %s/%s runs on EKS Pod Identity; removing the IRSA annotations this binding set", m.spec.Namespace, m.spec.ServiceAccount)
+	var heldElsewhere *irsa.HeldElsewhereError
+	if _, err := sas.Release(ctx, m.spec.Namespace, m.spec.ServiceAccount); err != nil && !errors.As(err, &heldElsewhere) {
+		return own, &MigrationError{Step: "remove the IRSA annotations", Err: err}
+	}
+	return own, nil
+}
+
+// HoldsIRSA reports whether binding id holds IRSA annotations on sa (as
+// its own field manager, or the way earlier releases did).
+func HoldsIRSA(sa *corev1.ServiceAccount, base, id string) bool {
+	if id == "" {
+		return false
+	}
+	for _, manager := range irsa.OurManagers(sa, base, id) {
+		if len(irsa.OwnedBy(sa, manager)) > 0 {
+			return true
+		}
+	}
+	return irsa.LegacyHeld(sa, base, id)
+}
+
+// MigrationError is a step of a move between mechanisms that failed after
+// the new mechanism credentialed every pod: nothing is lost, and the next
+// apply does the step again.
+type MigrationError struct {
+	Step string
+	Err  error
+}
+
+func (e *MigrationError) Error() string { return "migration: " + e.Step + ": " + e.Err.Error() }
+func (e *MigrationError) Unwrap() error { return e.Err }
 
 // releaseTakesEffectLater is true: a deleted association leaves the
 // webhook's configuration seconds later.
@@ -280,11 +331,16 @@ func (m podIdentityBinding) release(ctx context.Context, own Ownership) (Destroy
 		}
 		out.AssociationDeleted = own.AssociationID
 	}
+	sas := irsa.ServiceAccounts{Conn: m.Conn, ID: own.ID}
 	if own.Created {
-		sas := irsa.ServiceAccounts{Conn: m.Conn, ID: own.ID}
 		created, err := irsaBinding(m).destroyCreated(ctx, sas, own)
 		created.AssociationDeleted = out.AssociationDeleted
 		return created, false, err
+	}
+	// A move from IRSA that did not finish left the binding's
+	// annotations: they go too.
+	if _, err := m.finish(ctx, own); err != nil {
+		return out, false, &DestroyError{Err: err}
 	}
 	return out, true, nil
 }

@@ -48,6 +48,12 @@ type Expectation struct {
 	// annotation" from "the webhook did not mutate it". Zero means not
 	// applied yet: every pod predates it.
 	AnnotatedAt time.Time
+	// PodIdentityDeleted is set after the binding deleted the
+	// ServiceAccount's EKS Pod Identity association (a move back to
+	// IRSA): container credentials in a pod predate that, so the pod is
+	// stale and recyclable, and a dry-run pod that still gets them shows
+	// EKS propagating the deletion, not a precedence to give up on.
+	PodIdentityDeleted bool
 }
 
 // predates reports whether pod was created before the annotations were
@@ -113,6 +119,10 @@ func Inspect(pod *corev1.Pod, e Expectation) recycle.Verdict {
 			continue
 		}
 		checked++
+		if hasEnv(c, envContainerCredentialsFullURI) && e.PodIdentityDeleted {
+			return recycle.Verdict{Reason: fmt.Sprintf("container %s still has EKS Pod Identity credentials (%s) from the association "+
+				"this binding deleted", c.Name, envContainerCredentialsFullURI), Recyclable: true}
+		}
 		if hasEnv(c, envContainerCredentialsFullURI) {
 			return recycle.Verdict{
 				Reason: fmt.Sprintf("container %s is credentialed by EKS Pod Identity (%s), which the webhook gives precedence over IRSA: "+

@@ -86,3 +86,35 @@ func eksAPIError(action string, err error) diag.Diagnostic {
 	return diag.NewErrorDiagnostic(summary, fmt.Sprintf("The EKS API call failed. Nothing after it was done; the next apply "+
 		"continues from here.\n\nError: %s", err))
 }
+
+// migrationStepFailed is a step of a move between mechanisms that failed
+// after the new mechanism credentialed the pods: state is saved, nothing
+// is lost, and the next apply does the step again.
+func migrationStepFailed(object string, err *binding.MigrationError) diag.Diagnostic {
+	return diag.NewWarningDiagnostic("Migration Not Finished",
+		fmt.Sprintf("%s: every pod the migration recycled carries the new mechanism's credentials, but the last step, %s, "+
+			"failed. Pods keep working; state records the migration as unfinished, so the next plan shows it and the next "+
+			"apply does the step again.\n\nError: %s", object, err.Step, err.Err))
+}
+
+// migrationPlanned is the plan warning of a move between mechanisms, with
+// each step apply takes.
+func migrationPlanned(object, from, to, cluster, role, pods string) diag.Diagnostic {
+	var steps string
+	if to == string(binding.MechanismPodIdentity) {
+		steps = fmt.Sprintf("  1. create the EKS Pod Identity association of %s in cluster %s with role %s (the IRSA annotations stay);\n"+
+			"  2. wait until a server-side dry-run pod gets container credentials (EKS propagates an association in seconds);\n"+
+			"  3. recycle every pod still on IRSA credentials with the binding's restart strategy, and wait for replacements that carry the container credentials;\n"+
+			"  4. only then remove the IRSA annotations this binding set.\n", object, cluster, role)
+	} else {
+		steps = fmt.Sprintf("  1. annotate %s with role %s (the webhook still gives the association precedence);\n"+
+			"  2. delete the binding's EKS Pod Identity association;\n"+
+			"  3. wait until a server-side dry-run pod gets IRSA credentials again (EKS propagates the deletion in seconds);\n"+
+			"  4. recycle every pod still on container credentials, and wait for replacements with IRSA credentials.\n", object, role)
+	}
+	return diag.NewWarningDiagnostic("Apply Will Migrate the Binding",
+		fmt.Sprintf("The binding moves from %s to %s, in place:\n%s%s"+
+			"No step leaves a pod without credentials: old pods keep the old mechanism's until they are replaced. If apply stops "+
+			"part way (a timeout, an interrupt), state records where it is and the next apply continues. To roll back, set "+
+			"mechanism back; the same steps run the other way.", from, to, steps, pods))
+}

@@ -28,6 +28,8 @@ const (
 	// Identity association or changed its role, by the API server's clock
 	// (RFC 3339).
 	associationChangedAtKey = "association_changed_at"
+	// podIdentityDeletedKey marks a move back to IRSA not finished yet.
+	podIdentityDeletedKey = "pod_identity_deleted"
 )
 
 // privateState is the framework's private state of one resource instance
@@ -61,6 +63,8 @@ func loadOwnership(ctx context.Context, private privateState, created bool) (bin
 		Adopt:      flag(adoptKey),
 		Created:    created,
 		CreatedUID: k8stypes.UID(str(createdUIDKey)),
+
+		PodIdentityDeleted: flag(podIdentityDeletedKey),
 	}
 	if at, err := time.Parse(time.RFC3339Nano, str(associationChangedAtKey)); err == nil {
 		own.AssociationChangedAt = at
@@ -94,5 +98,6 @@ func saveOwnership(ctx context.Context, private privateState, o binding.Ownershi
 		changedAt = o.AssociationChangedAt.UTC().Format(time.RFC3339Nano)
 	}
 	str(associationChangedAtKey, changedAt)
+	flag(podIdentityDeletedKey, o.PodIdentityDeleted)
 	return diags
 }

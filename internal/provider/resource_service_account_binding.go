@@ -109,7 +109,7 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	binder := binding.Binder{Conn: conn, Lookup: r.data.reads.ServiceAccount, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
 	}}
-	if spec.Mechanism == binding.MechanismPodIdentity {
+	if spec.Mechanism == binding.MechanismPodIdentity || own.AssociationID != "" {
 		client, err := r.data.eksClient(ctx)
 		if err != nil {
 			return append(diags, eksAPIError("Reach EKS", err))
@@ -125,6 +125,7 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	var held *binding.HeldError
 	var associationHeldErr *binding.AssociationHeldError
 	var eksErr *binding.EKSError
+	var migrationErr *binding.MigrationError
 	switch {
 	case errors.As(err, &notFound) && notFound.NamespaceMissing:
 		return append(diags, namespaceNotFound(ns, name, r.data.kubeHost))
@@ -136,6 +137,8 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 		return append(diags, associationHeld(associationHeldErr))
 	case errors.As(err, &eksErr):
 		return append(diags, eksAPIError("Change Pod Identity Association", eksErr))
+	case errors.As(err, &migrationErr) && !out.Annotated:
+		return append(diags, eksAPIError("Migrate Between Mechanisms", migrationErr))
 	case !out.Annotated:
 		return append(diags, kubeAPIError(ctx, "Annotate Service Account", object, r.data.kubeHost, err))
 	}
@@ -156,7 +159,9 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 	if out.Recycle.GateSkipped != nil {
 		diags.Append(gateSkipped(object, out.Recycle.GateSkipped))
 	}
-	if err != nil {
+	if errors.As(err, &migrationErr) {
+		diags.Append(migrationStepFailed(object, migrationErr))
+	} else if err != nil {
 		d := recycleError(ns, name, spec.Restart.Strategy, err)
 		if prior == nil {
 			d = createdDespite(d)
@@ -376,7 +381,7 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
 		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
 	}}
-	if spec.Mechanism == binding.MechanismPodIdentity {
+	if spec.Mechanism == binding.MechanismPodIdentity || own.AssociationID != "" {
 		client, err := r.data.eksClient(ctx)
 		if err != nil {
 			resp.Diagnostics.Append(eksAPIError("Reach EKS", err))

@@ -46,15 +46,6 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		state = &serviceAccountBindingModel{}
 		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
 	}
-	if state != nil && !plan.Mechanism.IsUnknown() && state.mechanism() != plan.mechanism() {
-		resp.Diagnostics.AddAttributeError(path.Root("mechanism"), "Mechanism Change Not Supported Yet",
-			fmt.Sprintf("The binding of ServiceAccount %s/%s uses mechanism %q; this release cannot move an existing binding to %q "+
-				"in place yet (the staged migration that keeps every pod credentialed is on its way). Nothing was changed. Until "+
-				"then, keep the mechanism, or replace the binding (terraform apply -replace=ADDRESS), which removes the old "+
-				"mechanism's credentials before the new one is bound.",
-				plan.Namespace.ValueString(), plan.ServiceAccount.ValueString(), state.mechanism(), plan.mechanism()))
-		return
-	}
 	if !plan.Mechanism.IsUnknown() && !plan.PodIdentity.IsUnknown() {
 		resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
 	}
@@ -80,6 +71,13 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	if plan.Mechanism.IsUnknown() {
 		return
 	}
+	migrating := state != nil && state.mechanism() != plan.mechanism()
+	if migrating {
+		ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
+		resp.Diagnostics.Append(migrationPlanned("ServiceAccount "+ns+"/"+name, string(state.mechanism()), string(plan.mechanism()),
+			r.data.clusterName, plan.RoleARN.ValueString(), ""))
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
+	}
 	if plan.mechanism() == binding.MechanismPodIdentity {
 		r.planPodIdentity(ctx, req, resp, plan, state)
 		return
@@ -89,7 +87,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		return
 	}
 	desired := plan.binding().Annotations()
-	annotationsChange := state == nil || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
+	annotationsChange := state == nil || migrating || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
 	if state != nil {
 		resp.Diagnostics.Append(r.planImportTakeover(ctx, req, plan)...)
 		resp.Diagnostics.Append(r.planOwnershipMove(ctx, req, resp)...)
@@ -150,10 +148,15 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	settings, diags := plan.restart(ctx)
 	resp.Diagnostics.Append(diags...)
 	// Pods are judged against the planned annotations, not applied yet: on
-	// a role change, pods with the old one are what apply recycles.
+	// a role change, pods with the old one are what apply recycles. After
+	// a move back from Pod Identity, container credentials are stale.
+	expected := plan.binding().Expectation(time.Time{})
+	own, d := loadOwnership(ctx, req.Private, false)
+	resp.Diagnostics.Append(d...)
+	expected.PodIdentityDeleted = migrating || own.PodIdentityDeleted
 	recycling, err := (recycle.Engine{Conn: conn}).Plan(ctx, recycle.RecycleOptions{
 		Namespace: ns, ServiceAccount: name, Selector: settings.Selector,
-		Credentials: plan.binding().Expectation(time.Time{}), Strategy: settings.Strategy,
+		Credentials: expected, Strategy: settings.Strategy,
 		ListPods: func(ctx context.Context) ([]corev1.Pod, error) {
 			return r.data.reads.Pods(ctx, ns, name, settings.Selector)
 		},

@@ -284,7 +284,10 @@ func (r *serviceAccountBindingResource) readsPodIdentity(ctx context.Context, re
 	resp.Diagnostics.Append(diags...)
 	own.AssociationID = state.AssociationID.ValueString()
 	importing := own.Importing
-	if state.mechanism() != binding.MechanismPodIdentity && (!importing || r.data.clusterName == "") {
+	// A binding with an association is read here whatever its mechanism
+	// says: a move from IRSA that did not finish (mechanism reads "irsa"
+	// until the IRSA annotations are gone) is still a Pod Identity binding.
+	if state.mechanism() != binding.MechanismPodIdentity && state.AssociationID.IsNull() && (!importing || r.data.clusterName == "") {
 		return false
 	}
 	client, err := r.data.eksClient(ctx)
@@ -334,7 +337,13 @@ func (r *serviceAccountBindingResource) readsPodIdentity(ctx context.Context, re
 	}
 	resp.Diagnostics.Append(saveOwnership(ctx, resp.Private, own)...)
 
-	if sa, err := r.data.reads.ServiceAccount(ctx, ns, name); err == nil && sa.Annotations[irsa.RoleARNAnnotation] != "" && !state.AssociationID.IsNull() {
+	sa, saErr := r.data.reads.ServiceAccount(ctx, ns, name)
+	state.Mechanism = types.StringValue(string(binding.MechanismPodIdentity))
+	if saErr == nil && !state.AssociationID.IsNull() && binding.HoldsIRSA(sa, r.data.fieldManager, own.ID) {
+		// The move from IRSA has not removed the binding's annotations
+		// yet: state says so, and the next apply finishes it.
+		state.Mechanism = types.StringValue(string(binding.MechanismIRSA))
+	} else if saErr == nil && sa.Annotations[irsa.RoleARNAnnotation] != "" && !state.AssociationID.IsNull() {
 		resp.Diagnostics.AddWarning("Service Account Has Both Mechanisms",
 			fmt.Sprintf("ServiceAccount %s/%s has the %s annotation (%s) besides its EKS Pod Identity association %s. The pod "+
 				"identity webhook gives Pod Identity precedence, so new pods get the association's role and the annotation does "+

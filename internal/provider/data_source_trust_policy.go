@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/awsiam"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/iamarn"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/trust"
@@ -44,6 +45,9 @@ type trustPolicyModel struct {
 	Partition       types.String   `tfsdk:"partition"`
 	JSON            types.String   `tfsdk:"json"`
 	ID              types.String   `tfsdk:"id"`
+	Mechanisms      []types.String `tfsdk:"mechanisms"`
+	ClusterName     types.String   `tfsdk:"cluster_name"`
+	SessionTags     types.Bool     `tfsdk:"pod_identity_session_tags"`
 }
 
 // serviceAccountPattern is NAMESPACE/NAME, where either may use * and ?.
@@ -60,9 +64,34 @@ func (d *trustPolicyDataSource) Metadata(_ context.Context, req datasource.Metad
 func (d *trustPolicyDataSource) Schema(_ context.Context, _ datasource.SchemaRequest, resp *datasource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Renders the assume-role (trust) policy that lets ServiceAccounts of the cluster assume a " +
-			"role through its OIDC provider, ready for `aws_iam_role.assume_role_policy`. The policy passes the " +
-			"provider's own trust check for every ServiceAccount it names; its JSON is stable across plans.",
+			"role, ready for `aws_iam_role.assume_role_policy`: through its OIDC provider (IRSA), through EKS Pod Identity, " +
+			"or both in one document for a migration. The policy passes the provider's own trust check for every " +
+			"ServiceAccount it names; its JSON is stable across plans.",
 		Attributes: map[string]schema.Attribute{
+			"mechanisms": schema.ListAttribute{
+				MarkdownDescription: "Which mechanisms the policy trusts: `irsa` (the OIDC provider's " +
+					"`sts:AssumeRoleWithWebIdentity`), `pod_identity` (`pods.eks.amazonaws.com` with `sts:AssumeRole` and " +
+					"`sts:TagSession`), or both, for a role in migration. Default `[\"irsa\"]`. The Pod Identity statements are " +
+					"narrowed to each ServiceAccount (and the cluster) by `aws:RequestTag` conditions unless " +
+					"`pod_identity_session_tags = false`. With only `pod_identity`, no OIDC issuer or account is needed.",
+				ElementType: types.StringType,
+				Optional:    true,
+				Validators: []validator.List{
+					listvalidator.SizeBetween(1, 2), listvalidator.UniqueValues(),
+					listvalidator.ValueStringsAre(stringvalidator.OneOf(mechanisms...)),
+				},
+			},
+			"cluster_name": schema.StringAttribute{
+				MarkdownDescription: "EKS cluster the Pod Identity statements are narrowed to (`aws:RequestTag/eks-cluster-name`). " +
+					"Default: the provider's `cluster_name`; unset, they admit any cluster of the account.",
+				Optional: true,
+			},
+			"pod_identity_session_tags": schema.BoolAttribute{
+				MarkdownDescription: "Narrow the Pod Identity statements by the session tags EKS sets. Set `false` for " +
+					"associations with `disable_session_tags = true`, which pass no tags: the policy is then AWS's one " +
+					"unconditioned statement. Default `true`.",
+				Optional: true,
+			},
 			"service_accounts": schema.ListAttribute{
 				MarkdownDescription: "ServiceAccounts as `NAMESPACE/NAME`. `*` and `?` are allowed (`payments/worker-*`) and " +
 					"make the subject condition `StringLike` instead of `StringEquals`.",
@@ -136,6 +165,38 @@ func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadReq
 		return
 	}
 
+	want := map[string]bool{string(binding.MechanismIRSA): len(m.Mechanisms) == 0}
+	for _, v := range m.Mechanisms {
+		want[v.ValueString()] = true
+	}
+	var statements []trust.Statement
+	var accounts []string
+	for _, sa := range m.ServiceAccounts {
+		accounts = append(accounts, sa.ValueString())
+	}
+	cluster := m.ClusterName.ValueString()
+	if cluster == "" && d.data != nil {
+		cluster = d.data.clusterName
+	}
+	if want[string(binding.MechanismPodIdentity)] {
+		statements = append(statements, trust.PodIdentityStatements(cluster, accounts, !m.SessionTags.IsNull() && !m.SessionTags.ValueBool())...)
+	}
+	if !want[string(binding.MechanismIRSA)] {
+		policy, err := trust.RenderDocument(statements...)
+		if err != nil {
+			resp.Diagnostics.AddError("Unable to Render the Trust Policy", "This is always a bug in the provider; please report it.\n\nError: "+err.Error())
+			return
+		}
+		m.JSON = types.StringValue(policy)
+		m.ID = types.StringValue("pod_identity|" + cluster + "|" + strings.Join(accounts, ","))
+		if m.OIDCIssuer.IsUnknown() {
+			m.OIDCIssuer = types.StringNull()
+		}
+		m.OIDCProviderARN, m.Partition = types.StringNull(), types.StringNull()
+		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+		return
+	}
+
 	issuer := m.OIDCIssuer.ValueString()
 	if issuer == "" {
 		var err error
@@ -165,7 +226,11 @@ func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadReq
 		ns, name, _ := strings.Cut(sa.ValueString(), "/")
 		subjects = append(subjects, trust.Subject(ns, name))
 	}
-	policy, err := trust.Render(trust.Grant{ProviderARN: providerARN, Issuer: issuer, Audience: m.Audience.ValueString(), Subjects: subjects})
+	irsaStatement, err := trust.Grant{ProviderARN: providerARN, Issuer: issuer, Audience: m.Audience.ValueString(), Subjects: subjects}.Statement()
+	var policy string
+	if err == nil {
+		policy, err = trust.RenderDocument(append([]trust.Statement{irsaStatement}, statements...)...)
+	}
 	if err != nil {
 		resp.Diagnostics.AddError("Unable to Render the Trust Policy", "This is always a bug in the provider; please report it.\n\nError: "+err.Error())
 		return
@@ -178,6 +243,9 @@ func (d *trustPolicyDataSource) Read(ctx context.Context, req datasource.ReadReq
 	m.OIDCProviderARN = types.StringValue(providerARN)
 	m.JSON = types.StringValue(policy)
 	m.ID = types.StringValue(fmt.Sprintf("%s|%s", providerARN, strings.Join(subjects, ",")))
+	if len(statements) > 0 {
+		m.ID = types.StringValue(m.ID.ValueString() + "|pod_identity|" + cluster)
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 

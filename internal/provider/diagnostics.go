@@ -324,22 +324,22 @@ func recycleError(ns, name string, strategy recycle.Strategy, err error) diag.Di
 		return webhookNotReady(object, gate)
 	case errors.As(err, &failed):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Rollout Failed",
-			fmt.Sprintf("%s is annotated, but the rollout of %s failed: it %s. Waiting longer will not help: fix the workload "+
+			fmt.Sprintf("The binding of %s is in place, but the rollout of %s failed: it %s. Waiting longer will not help: fix the workload "+
 				"(kubectl rollout status and kubectl describe show why), then apply again; the next plan lists the pods still "+
 				"without credentials in stale_pods.", object, failed.Workload, failed.Reason))
 	case errors.Is(err, context.Canceled):
 		return diag.NewErrorDiagnostic("Recycling Interrupted",
-			fmt.Sprintf("%s is annotated, but recycling its pods was interrupted. A rollout already started goes on by "+
+			fmt.Sprintf("The binding of %s is in place, but recycling its pods was interrupted. A rollout already started goes on by "+
 				"itself; nothing else was started. The next plan lists the pods still without credentials in stale_pods, "+
 				"and apply finishes the job (waiting for a rollout under way instead of starting another).", object))
 	case errors.Is(err, recycle.ErrEvictionBlocked):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Eviction Blocked",
-			fmt.Sprintf("%s is annotated, but evicting its stale pods kept failing until the timeout. "+
+			fmt.Sprintf("The binding of %s is in place, but evicting its stale pods kept failing until the timeout. "+
 				"Loosen the budget, raise the timeout, or use restart.strategy = \"rollout\". The next plan lists the "+
 				"pods in stale_pods, and apply tries again.\n\nError: %s", object, err))
 	case errors.As(err, &notDone) && notDone.Unreachable != nil:
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Kubernetes API Server Unreachable",
-			fmt.Sprintf("%s is annotated, but the Kubernetes API server stopped answering while the provider waited for "+
+			fmt.Sprintf("The binding of %s is in place, but the Kubernetes API server stopped answering while the provider waited for "+
 				"its pods to be recycled, and was still not answering at the timeout. A rollout already started goes on by "+
 				"itself once the API server is back. When it is, run apply again: the next plan lists the pods not confirmed "+
 				"in stale_pods, and apply waits for a rollout under way instead of starting another. If the API server is "+
@@ -348,18 +348,18 @@ func recycleError(ns, name string, strategy recycle.Strategy, err error) diag.Di
 	case isDenied(err):
 		p, _ := kube.DeniedPermission(err)
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods",
-			fmt.Sprintf("%s is annotated, but the API server refused a step of recycling its pods with restart strategy %q. %s\n\n"+
+			fmt.Sprintf("The binding of %s is in place, but the API server refused a step of recycling its pods with restart strategy %q. %s\n\n"+
 				"The next plan lists the pods still without credentials in stale_pods, and apply tries again.\n\nError: %s",
 				object, strategy, deniedDetail(p), err))
 	case errors.As(err, &notDone):
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods: Not Done Before the Timeout",
-			fmt.Sprintf("%s is annotated, but with restart strategy %q these were not done:\n  - %s\n\n"+
+			fmt.Sprintf("The binding of %s is in place, but with restart strategy %q these were not done:\n  - %s\n\n"+
 				"The next plan lists the remaining pods in stale_pods, and apply recycles them again. If pods keep coming "+
 				"up without credentials, check that the pod identity webhook is running.\n\nError: %s",
 				object, strategy, strings.Join(notDone.Pending, "\n  - "), notDone.Err))
 	default:
 		return diag.NewErrorDiagnostic("Unable to Recycle Pods",
-			fmt.Sprintf("%s is annotated, but recycling its pods failed. The next plan lists them in "+
+			fmt.Sprintf("The binding of %s is in place, but recycling its pods failed. The next plan lists them in "+
 				"stale_pods, and apply tries again.\n\nError: %s", object, err))
 	}
 }
@@ -384,7 +384,7 @@ func webhookNotReady(object string, g *recycle.GateError) diag.Diagnostic {
 	case recycle.GateSuperseded:
 		why = "The webhook gives that mechanism precedence: neither waiting nor restarting gives pods this role."
 	}
-	detail := fmt.Sprintf("%s is annotated, but a dry-run pod created as the ServiceAccount shows that the pod identity webhook "+
+	detail := fmt.Sprintf("The binding of %s is in place, but a dry-run pod created as the ServiceAccount shows that the pod identity webhook "+
 		"would not give new pods the role's credentials: %s.\n\n%s\n\nNo pod was restarted: replacements would start without "+
 		"credentials. Fix the webhook, then apply again; the next plan lists the pods in stale_pods.",
 		object, g.Found, why)

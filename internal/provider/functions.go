@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/binding"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/trust"
 )
 
@@ -78,12 +79,20 @@ type trustPolicyArgument struct {
 // trustPolicyArguments are the attributes the function's object takes.
 var trustPolicyArguments = []trustPolicyArgument{
 	{"service_accounts", "list of `NAMESPACE/NAME` (`*` and `?` allowed, for `StringLike`)", true},
-	{"oidc_issuer", "the cluster's OIDC issuer URL (`https://oidc.eks.REGION.amazonaws.com/id/ID`)", true},
+	{"oidc_issuer", "the cluster's OIDC issuer URL (`https://oidc.eks.REGION.amazonaws.com/id/ID`); required with `irsa`", false},
 	{"account_id", "the account of the IAM OIDC provider; required unless `oidc_provider_arn` is given", false},
 	{"partition", "the account's partition: `aws` (default), `aws-cn`, `aws-us-gov`, ...", false},
 	{"oidc_provider_arn", "the IAM OIDC provider's ARN, instead of `account_id` and `partition`", false},
 	{"audience", "the token audience the policy requires; default `" + trust.DefaultAudience + "`", false},
+	{"mechanisms", "list of `irsa` and `pod_identity`, which mechanisms the policy trusts; default `[\"irsa\"]`. " +
+		"With only `pod_identity`, `oidc_issuer` and the account are not needed", false},
+	{"cluster_name", "the EKS cluster the Pod Identity statements are narrowed to (`aws:RequestTag/eks-cluster-name`)", false},
+	{"pod_identity_session_tags", "`false` renders AWS's unconditioned Pod Identity statement, for associations that " +
+		"disable session tags; default `true`, one statement per ServiceAccount narrowed by its session tags", false},
 }
+
+// nonStringArguments are the function's attributes that are not strings.
+var nonStringArguments = []string{"service_accounts", "mechanisms", "pod_identity_session_tags"}
 
 func (f *trustPolicyFunction) Definition(_ context.Context, _ function.DefinitionRequest, resp *function.DefinitionResponse) {
 	var attrs strings.Builder
@@ -121,7 +130,7 @@ func (f *trustPolicyFunction) Run(ctx context.Context, req function.RunRequest, 
 	attrs := obj.Attributes()
 	for name := range attrs {
 		if !slices.ContainsFunc(trustPolicyArguments, func(a trustPolicyArgument) bool { return a.name == name }) {
-			resp.Error = function.NewArgumentFuncError(0, fmt.Sprintf("unknown attribute %q; trust_policy takes service_accounts, oidc_issuer, account_id, partition, oidc_provider_arn and audience", name))
+			resp.Error = function.NewArgumentFuncError(0, fmt.Sprintf("unknown attribute %q; trust_policy takes service_accounts, oidc_issuer, account_id, partition, oidc_provider_arn, audience, mechanisms, cluster_name and pod_identity_session_tags", name))
 			return
 		}
 	}
@@ -137,7 +146,10 @@ func (f *trustPolicyFunction) Run(ctx context.Context, req function.RunRequest, 
 		return s.ValueString(), nil
 	}
 	values := map[string]string{}
-	for _, a := range trustPolicyArguments[1:] {
+	for _, a := range trustPolicyArguments {
+		if slices.Contains(nonStringArguments, a.name) {
+			continue
+		}
 		v, ferr := str(a.name)
 		if ferr != nil {
 			resp.Error = ferr
@@ -148,6 +160,52 @@ func (f *trustPolicyFunction) Run(ctx context.Context, req function.RunRequest, 
 	accounts, ferr := stringList(attrs["service_accounts"])
 	if ferr != nil || len(accounts) == 0 {
 		resp.Error = function.NewArgumentFuncError(0, "service_accounts must be a non-empty list of NAMESPACE/NAME")
+		return
+	}
+
+	want := map[string]bool{}
+	if v, ok := attrs["mechanisms"]; ok && !v.IsNull() {
+		list, ferr := stringList(v)
+		if ferr != nil || len(list) == 0 {
+			resp.Error = function.NewArgumentFuncError(0, `mechanisms must be a non-empty list of "irsa" and "pod_identity"`)
+			return
+		}
+		for _, m := range list {
+			if !slices.Contains(mechanisms, m) {
+				resp.Error = function.NewArgumentFuncError(0, fmt.Sprintf(`mechanism %q is neither "irsa" nor "pod_identity"`, m))
+				return
+			}
+			want[m] = true
+		}
+	} else {
+		want[string(binding.MechanismIRSA)] = true
+	}
+	untagged := false
+	if v, ok := attrs["pod_identity_session_tags"]; ok && !v.IsNull() {
+		b, ok := v.(basetypes.BoolValue)
+		if !ok {
+			resp.Error = function.NewArgumentFuncError(0, "pod_identity_session_tags must be a bool")
+			return
+		}
+		untagged = !b.ValueBool()
+	}
+	for _, sa := range accounts {
+		if !serviceAccountPattern.MatchString(sa) {
+			resp.Error = function.NewArgumentFuncError(0, fmt.Sprintf("service account %q must be NAMESPACE/NAME, for example payments/api", sa))
+			return
+		}
+	}
+	var statements []trust.Statement
+	if want[string(binding.MechanismPodIdentity)] {
+		statements = trust.PodIdentityStatements(values["cluster_name"], accounts, untagged)
+	}
+	if !want[string(binding.MechanismIRSA)] {
+		policy, err := trust.RenderDocument(statements...)
+		if err != nil {
+			resp.Error = function.NewFuncError("rendering the trust policy failed; this is always a bug in the provider: " + err.Error())
+			return
+		}
+		resp.Error = resp.Result.Set(ctx, policy)
 		return
 	}
 
@@ -185,7 +243,11 @@ func (f *trustPolicyFunction) Run(ctx context.Context, req function.RunRequest, 
 		ns, name, _ := strings.Cut(sa, "/")
 		subjects = append(subjects, trust.Subject(ns, name))
 	}
-	policy, err := trust.Render(trust.Grant{ProviderARN: providerARN, Issuer: issuer, Audience: values["audience"], Subjects: subjects})
+	irsaStatement, err := trust.Grant{ProviderARN: providerARN, Issuer: issuer, Audience: values["audience"], Subjects: subjects}.Statement()
+	var policy string
+	if err == nil {
+		policy, err = trust.RenderDocument(append([]trust.Statement{irsaStatement}, statements...)...)
+	}
 	if err != nil {
 		resp.Error = function.NewFuncError("rendering the trust policy failed; this is always a bug in the provider: " + err.Error())
 		return

@@ -442,3 +442,75 @@ func TestAccPodIdentity_trustCheck(t *testing.T) {
 		t.Errorf("a plan made an association: %v %v", a, err)
 	}
 }
+
+// TestAccPodIdentity_trustPolicyRendered: the data source and the function
+// render, for a migration, one document trusting both mechanisms; a role
+// made with it is accepted by the EKS API (whose emulator reads trust
+// policies with its own parser) and passes both mechanisms' trust checks.
+func TestAccPodIdentity_trustPolicyRendered(t *testing.T) {
+	c := newTestCluster(t)
+	c.createSA("api")
+	var rendered string
+	config := fmt.Sprintf(`
+provider "irsa" {
+  cluster_name = %q
+}
+
+data "irsa_trust_policy" "both" {
+  service_accounts = ["%s/api"]
+  mechanisms       = ["irsa", "pod_identity"]
+}
+
+output "pod_identity_only" {
+  value = provider::irsa::trust_policy({
+    service_accounts = ["%s/api"]
+    mechanisms       = ["pod_identity"]
+    cluster_name     = %q
+  })
+}
+`, testenv.ClusterName, c.ns, c.ns, testenv.ClusterName)
+	resource.ParallelTest(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: config,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				func(s *terraform.State) error {
+					rendered = s.RootModule().Resources["data.irsa_trust_policy.both"].Primary.Attributes["json"]
+					for _, want := range []string{`"Federated"`, `"sts:AssumeRoleWithWebIdentity"`, `"pods.eks.amazonaws.com"`, `"sts:TagSession"`, `"aws:RequestTag/kubernetes-namespace": "` + c.ns + `"`} {
+						if !strings.Contains(rendered, want) {
+							return fmt.Errorf("the document lacks %s:\n%s", want, rendered)
+						}
+					}
+					return nil
+				},
+				resource.TestMatchOutput("pod_identity_only", regexp.MustCompile(`"aws:RequestTag/eks-cluster-name": "`+testenv.ClusterName+`"`)),
+			),
+		}},
+	})
+	role := createRole(t, rendered)
+	// EKS accepts the role for an association.
+	client := eksClient(t)
+	made, err := client.CreatePodIdentityAssociation(context.Background(), &eks.CreatePodIdentityAssociationInput{
+		ClusterName: aws.String(testenv.ClusterName), Namespace: aws.String(c.ns), ServiceAccount: aws.String("probe"), RoleArn: aws.String(role),
+	})
+	if err != nil {
+		t.Fatalf("EKS refused the rendered policy's role: %v", err)
+	}
+	if _, err := client.DeletePodIdentityAssociation(context.Background(), &eks.DeletePodIdentityAssociationInput{
+		ClusterName: aws.String(testenv.ClusterName), AssociationId: made.Association.AssociationId,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	checked := func(mechanism string) string {
+		return strings.Replace(migrationConfig(c.ns, "api", role, mechanism), `trust_check  = "off"`, `trust_check  = "error"`, 1)
+	}
+	resource.Test(t, resource.TestCase{
+		PreCheck:                 func() { testAccPreCheck(t) },
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: checked("irsa"), PlanOnly: true, ExpectNonEmptyPlan: true},
+			{Config: checked("pod_identity"), PlanOnly: true, ExpectNonEmptyPlan: true},
+		},
+	})
+}

@@ -163,3 +163,25 @@ func RenderPodIdentityStatement(g PodIdentityGrant) string {
 	}
 	return s
 }
+
+// PodIdentityStatements are the statements that let EKS Pod Identity
+// assume a role for each of serviceAccounts (NAMESPACE/NAME, wildcards
+// allowed) of cluster: one statement each, narrowed by session tags. With
+// no ServiceAccounts, or untagged (associations that disable session
+// tags), the one statement AWS documents, unconditioned.
+func PodIdentityStatements(cluster string, serviceAccounts []string, untagged bool) []Statement {
+	if untagged || len(serviceAccounts) == 0 {
+		return []Statement{PodIdentityGrant{}.Statement()}
+	}
+	out := make([]Statement, 0, len(serviceAccounts))
+	for _, sa := range serviceAccounts {
+		ns, name, _ := strings.Cut(sa, "/")
+		out = append(out, PodIdentityGrant{ClusterName: cluster, Namespace: ns, ServiceAccount: name}.Statement())
+	}
+	return out
+}
+
+// RenderDocument is a trust policy of statements as stable, indented JSON.
+func RenderDocument(statements ...Statement) (string, error) {
+	return renderJSON(Document{Version: "2012-10-17", Statement: statements})
+}

@@ -80,3 +80,37 @@ func TestRenderedPodIdentityStatementIsAllowed(t *testing.T) {
 		t.Errorf("the rendered statement admits another namespace: %v", v.Outcome)
 	}
 }
+
+// TestMigrationDocumentTrustsBoth: one document with the IRSA statement and
+// the Pod Identity statements admits the ServiceAccount through both calls,
+// and no other ServiceAccount through either.
+func TestMigrationDocumentTrustsBoth(t *testing.T) {
+	t.Parallel()
+	irsa, err := Grant{ProviderARN: testARN, Issuer: testIssuer, Subjects: []string{testSub}}.Statement()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := RenderDocument(append([]Statement{irsa}, PodIdentityStatements("payments-prod", []string{"payments/api"}, false)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := Check(d, Request{ProviderARN: testARN, Issuer: testIssuer, Subject: testSub}); v.Outcome != Allowed {
+		t.Errorf("IRSA: %v %q", v.Outcome, v.Reasons)
+	}
+	if v := CheckPodIdentity(d, PodIdentityRequest{ClusterName: "payments-prod", Namespace: "payments", ServiceAccount: "api"}); v.Outcome != Allowed {
+		t.Errorf("Pod Identity: %v %q", v.Outcome, v.Reasons)
+	}
+	if v := CheckPodIdentity(d, PodIdentityRequest{ClusterName: "payments-prod", Namespace: "payments", ServiceAccount: "worker"}); v.Outcome == Allowed {
+		t.Error("Pod Identity admits another ServiceAccount")
+	}
+	if v := Check(d, Request{ProviderARN: testARN, Issuer: testIssuer, Subject: "system:serviceaccount:payments:worker"}); v.Outcome == Allowed {
+		t.Error("IRSA admits another ServiceAccount")
+	}
+	if v := CheckPodIdentity(Document{Statement: PodIdentityStatements("", nil, true)}, PodIdentityRequest{NoSessionTags: true, Namespace: "x", ServiceAccount: "y"}); v.Outcome != Allowed {
+		t.Errorf("the untagged statement: %v %q", v.Outcome, v.Reasons)
+	}
+}

@@ -37,8 +37,8 @@ step "1. A workload running as ServiceAccount demo/demo-app, without AWS credent
 show_aws_env
 pods_before=$("$kubectl" -n demo get pods -l app=demo-app -o jsonpath='{.items[*].metadata.name}')
 
-step "2. An IAM role whose trust policy allows system:serviceaccount:demo:demo-app"
-role=$(go run ./internal/testenv/cmd/testenv create-role -name demo-app -service-account demo/demo-app)
+step "2. An IAM role whose trust policy allows system:serviceaccount:demo:demo-app (and, for step 7, EKS Pod Identity for it)"
+role=$(go run ./internal/testenv/cmd/testenv create-role -name demo-app -service-account demo/demo-app -pod-identity)
 echo "$role"
 
 step "3. terraform apply examples/quickstart ($tf)"
@@ -62,6 +62,17 @@ case $code in
   *) echo "exit code $code: unexpected" >&2; exit 1 ;;
 esac
 
+# Who the SDK's credential chain is in each pod, and through which
+# credential provider.
+show_identities() {
+  local pod
+  for pod in $("$kubectl" -n demo get pods -l app=demo-app -o jsonpath='{.items[*].metadata.name}'); do
+    echo "$pod: $(go run ./internal/testenv/cmd/testenv identity "demo/$pod")"
+  done
+}
+step "6b. The pods' credentials work: sts:GetCallerIdentity through the AWS SDK's default chain"
+show_identities
+
 # What happened, in a few lines, from the cluster and the state.
 pods_after=$("$kubectl" -n demo get pods -l app=demo-app -o jsonpath='{.items[*].metadata.name}')
 replaced=0
@@ -72,17 +83,44 @@ for p in $pods_after; do
 done
 annotation=$("$kubectl" -n demo get serviceaccount demo-app -o jsonpath='{.metadata.annotations.eks\.amazonaws\.com/role-arn}')
 
+step "7. Migrate to EKS Pod Identity: terraform apply -var mechanism=pod_identity (one in-place update)"
+cluster=irsa-local # the local environment's EKS cluster (aws eks list-clusters)
+"$tf" -chdir="$work" apply -auto-approve -input=false -var "role_arn=$role" -var mechanism=pod_identity -var "cluster_name=$cluster"
+
+step "8. The pods switched: container credentials, no AWS_ROLE_ARN, and the annotation is gone"
+"$kubectl" -n demo get pods -l app=demo-app
+show_aws_env
+"$kubectl" -n demo get serviceaccount demo-app -o jsonpath='{.metadata.annotations}'; echo
+
+step "9. Their credentials work, now through the EKS Pod Identity Agent"
+show_identities
+
+step "10. terraform plan -detailed-exitcode after the migration"
+set +e
+"$tf" -chdir="$work" plan -detailed-exitcode -input=false -var "role_arn=$role" -var mechanism=pod_identity -var "cluster_name=$cluster" >/dev/null
+code=$?
+set -e
+case $code in
+  0) echo "exit code 0: no drift" ;;
+  *) echo "exit code $code: unexpected" >&2; exit 1 ;;
+esac
+association=$("$tf" -chdir="$work" state show -no-color irsa_service_account_binding.demo | awk -F'"' '/association_id/ {print $2}')
+on_pod_identity=0
+for p in $("$kubectl" -n demo get pods -l app=demo-app -o jsonpath='{.items[*].metadata.name}'); do
+  "$kubectl" -n demo get pod "$p" -o jsonpath='{.spec.containers[0].env[?(@.name=="AWS_CONTAINER_CREDENTIALS_FULL_URI")].value}' | grep -q . && on_pod_identity=$((on_pod_identity + 1))
+done
+
 step "Summary"
 cat <<SUMMARY
   annotated   ServiceAccount demo/demo-app  eks.amazonaws.com/role-arn=$annotation
   restarted   Deployment demo/demo-app: $replaced of $(wc -w <<<"$pods_before") pods replaced (rollout restart, after a dry-run pod showed the webhook injects the role)
   verified    $credentialed of $(wc -w <<<"$pods_after") pods carry AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE
   no drift    terraform plan -detailed-exitcode exited 0
+  migrated    mechanism = "pod_identity": association $association; $on_pod_identity pods on container credentials, the annotation removed last; plan empty
 
-Next, try drift detection: change the annotation behind Terraform's back, then plan again:
+Next, move the binding back to IRSA the same way (annotation first, association deleted, pods recycled):
   . .testenv/env.sh
-  kubectl -n demo annotate serviceaccount demo-app --overwrite eks.amazonaws.com/role-arn=arn:aws:iam::123456789012:role/other
-  $tf -chdir=$work plan -var "role_arn=$role"
+  $tf -chdir=$work apply -var "role_arn=$role" -var mechanism=irsa -var cluster_name=$cluster
 
 The environment keeps running: . .testenv/env.sh to use it, make testenv-down to stop it.
 SUMMARY

@@ -14,12 +14,27 @@ variable "role_arn" {
   type        = string
 }
 
-provider "irsa" {}
+variable "mechanism" {
+  description = "How the role reaches the pods: irsa (the ServiceAccount's annotation) or pod_identity (an EKS Pod Identity association). Changing it migrates in place."
+  type        = string
+  default     = "irsa"
+}
+
+variable "cluster_name" {
+  description = "EKS name of the cluster, needed by mechanism = \"pod_identity\"."
+  type        = string
+  default     = null
+}
+
+provider "irsa" {
+  cluster_name = var.cluster_name
+}
 
 resource "irsa_service_account_binding" "demo" {
   namespace       = "demo"
   service_account = "demo-app"
   role_arn        = var.role_arn
+  mechanism       = var.mechanism
 
   # The defaults, spelled out: restart the Deployment the way
   # `kubectl rollout restart` does, and wait until its new pods carry the

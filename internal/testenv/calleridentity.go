@@ -256,3 +256,20 @@ func IdentityOf(ctx context.Context, pod *corev1.Pod, container string) (*Identi
 	}
 	return e.Identity(ctx, pod, container)
 }
+
+// IdentityOfPod is Identity for the first container of pod namespace/name,
+// read from the API server.
+func (e *Env) IdentityOfPod(ctx context.Context, namespace, name string) (*Identity, error) {
+	client, err := e.clientset()
+	if err != nil {
+		return nil, err
+	}
+	pod, err := client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if len(pod.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("pod %s/%s has no container", namespace, name)
+	}
+	return e.Identity(ctx, pod, pod.Spec.Containers[0].Name)
+}

@@ -55,6 +55,25 @@ func (e *Env) CreateRole(ctx context.Context, name, namespace, serviceAccount st
 	return putRole(ctx, e.iam(), name, policy)
 }
 
+// CreateRoleForBoth is CreateRole for a role in migration: its trust
+// policy admits the ServiceAccount through IRSA and through EKS Pod
+// Identity (narrowed to it and this cluster by session tags).
+func (e *Env) CreateRoleForBoth(ctx context.Context, name, namespace, serviceAccount string) (string, error) {
+	irsa, err := trust.Grant{
+		ProviderARN: trust.ProviderARN("aws", AccountID, e.Issuer),
+		Issuer:      e.Issuer,
+		Subjects:    []string{trust.Subject(namespace, serviceAccount)},
+	}.Statement()
+	if err != nil {
+		return "", err
+	}
+	policy, err := trust.RenderDocument(append([]trust.Statement{irsa}, trust.PodIdentityStatements(ClusterName, []string{namespace + "/" + serviceAccount}, false)...)...)
+	if err != nil {
+		return "", err
+	}
+	return putRole(ctx, e.iam(), name, policy)
+}
+
 // putRole creates role name with trust policy, or gives an existing one
 // that policy, and returns its ARN.
 func putRole(ctx context.Context, client *iam.Client, name, policy string) (string, error) {

@@ -49,6 +49,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		fs := flag.NewFlagSet("create-role", flag.ContinueOnError)
 		name := fs.String("name", "", "role name")
 		sa := fs.String("service-account", "", "NAMESPACE/NAME the trust policy allows")
+		podIdentity := fs.Bool("pod-identity", false, "trust EKS Pod Identity for it too (a role in migration)")
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
@@ -60,11 +61,31 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		if err != nil {
 			return fmt.Errorf("the environment is not running (make testenv-up): %w", err)
 		}
-		arn, err := e.CreateRole(ctx, *name, ns, saName)
+		create := e.CreateRole
+		if *podIdentity {
+			create = e.CreateRoleForBoth
+		}
+		arn, err := create(ctx, *name, ns, saName)
 		if err != nil {
 			return err
 		}
 		fmt.Println(arn)
+		return nil
+	case "identity":
+		// Who the SDK's credential chain is in a pod's first container.
+		if len(args) != 1 || !strings.Contains(args[0], "/") {
+			return fmt.Errorf("usage: testenv identity NAMESPACE/POD")
+		}
+		ns, podName, _ := strings.Cut(args[0], "/")
+		e, err := testenv.Load(ctx, stateDir)
+		if err != nil {
+			return fmt.Errorf("the environment is not running (make testenv-up): %w", err)
+		}
+		id, err := e.IdentityOfPod(ctx, ns, podName)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s (%s)\n", id.ARN, id.Source)
 		return nil
 	case "up":
 		began := time.Now()
@@ -117,7 +138,7 @@ func run(ctx context.Context, cmd, stateDir string, args []string) error {
 		fmt.Printf("running since %s, %d processes, API server %s\n", e.Started.Format(time.RFC3339), len(e.Processes), e.APIServer)
 		return nil
 	default:
-		return fmt.Errorf("unknown command %q (want up, down, status, kill, restart, kubectl, kubernetes-provider or create-role)", cmd)
+		return fmt.Errorf("unknown command %q (want up, down, status, kill, restart, kubectl, kubernetes-provider, create-role or identity)", cmd)
 	}
 }
 

@@ -64,7 +64,8 @@ func mechanismSchema() schema.StringAttribute {
 			"association of (cluster, namespace, ServiceAccount); the role trusts `pods.eks.amazonaws.com`, the provider " +
 			"needs `cluster_name`, and the cluster runs the EKS Pod Identity Agent. Not on Fargate, Windows nodes, Outposts " +
 			"or EKS Anywhere.\n\n" +
-			"Changing it on an existing binding is not supported yet: the plan stops, and nothing changes.",
+			"Changing it on an existing binding migrates in place, without a pod ever running without credentials " +
+			"(see the guide Migrating from IRSA to EKS Pod Identity, and back).",
 		Optional:   true,
 		Computed:   true,
 		Default:    stringdefault.StaticString(string(binding.MechanismIRSA)),

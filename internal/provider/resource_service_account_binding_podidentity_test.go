@@ -314,6 +314,49 @@ func TestAccPodIdentity_lifecycle(t *testing.T) {
 					},
 				),
 			},
+			{
+				// Someone turns session tags off: drift.
+				PreConfig: func() {
+					a, err := c.association("api")
+					if err != nil || a == nil {
+						t.Fatalf("no association to edit: %v", err)
+					}
+					if _, err := eksClient(t).UpdatePodIdentityAssociation(context.Background(), &eks.UpdatePodIdentityAssociationInput{
+						ClusterName: aws.String(testenv.ClusterName), AssociationId: a.Association.AssociationId, DisableSessionTags: aws.Bool(true),
+					}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: podIdentityConfig(c.ns, "api", roleB, `  pod_identity = {
+    tags = { team = "payments" }
+  }`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				// Apply puts it back; then someone retags it: drift too.
+				Config: podIdentityConfig(c.ns, "api", roleB, `  pod_identity = {
+    tags = { team = "payments" }
+  }`),
+			},
+			{
+				PreConfig: func() {
+					a, err := c.association("api")
+					if err != nil || a == nil {
+						t.Fatalf("no association to tag: %v", err)
+					}
+					if _, err := eksClient(t).TagResource(context.Background(), &eks.TagResourceInput{
+						ResourceArn: a.Association.AssociationArn, Tags: map[string]string{"team": "billing"},
+					}); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: podIdentityConfig(c.ns, "api", roleB, `  pod_identity = {
+    tags = { team = "payments" }
+  }`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
 		},
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/podspec"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
@@ -70,7 +71,7 @@ func (e Expectation) Judge(pod *corev1.Pod) recycle.Verdict { return Inspect(pod
 // Injected reports a pod where some container carries the webhook's pair of
 // web identity variables, whatever the role.
 func (e Expectation) Injected(pod *corev1.Pod) bool {
-	for _, c := range append(append([]corev1.Container{}, pod.Spec.InitContainers...), pod.Spec.Containers...) {
+	for _, c := range podspec.Containers(pod) {
 		if hasEnv(c, EnvRoleARN) && hasEnv(c, EnvWebIdentityTokenFile) {
 			return true
 		}
@@ -98,9 +99,7 @@ func Inspect(pod *corev1.Pod, e Expectation) recycle.Verdict {
 		audience = DefaultAudience
 	}
 
-	var containers []corev1.Container
-	containers = append(containers, pod.Spec.InitContainers...)
-	containers = append(containers, pod.Spec.Containers...)
+	containers := podspec.Containers(pod)
 	if e.RoleARN == "" {
 		for _, c := range containers {
 			if skipped[c.Name] {
@@ -231,53 +230,22 @@ func injectedByWebhook(c corev1.Container) bool {
 	return strings.HasSuffix(file, "/eks.amazonaws.com/serviceaccount/token") || strings.HasSuffix(file, `\eks.amazonaws.com\serviceaccount\token`)
 }
 
-func envValue(c corev1.Container, name string) (string, bool) {
-	for _, e := range c.Env {
-		if e.Name == name {
-			return e.Value, true
-		}
-	}
-	return "", false
-}
+func envValue(c corev1.Container, name string) (string, bool) { return podspec.Env(c, name) }
 
-func hasEnv(c corev1.Container, name string) bool {
-	_, ok := envValue(c, name)
-	return ok
-}
+func hasEnv(c corev1.Container, name string) bool { return podspec.HasEnv(c, name) }
 
-func hasMount(c corev1.Container) bool {
-	for _, m := range c.VolumeMounts {
-		if m.Name == TokenVolumeName {
-			return true
-		}
-	}
-	return false
-}
+func hasMount(c corev1.Container) bool { return podspec.Mounts(c, TokenVolumeName) }
 
 func tokenExpiration(pod *corev1.Pod) int64 {
-	for _, v := range pod.Spec.Volumes {
-		if v.Name != TokenVolumeName || v.Projected == nil {
-			continue
-		}
-		for _, s := range v.Projected.Sources {
-			if s.ServiceAccountToken != nil && s.ServiceAccountToken.ExpirationSeconds != nil {
-				return *s.ServiceAccountToken.ExpirationSeconds
-			}
-		}
+	if t := podspec.Token(pod, TokenVolumeName); t != nil && t.ExpirationSeconds != nil {
+		return *t.ExpirationSeconds
 	}
 	return 0
 }
 
 func tokenAudience(pod *corev1.Pod) string {
-	for _, v := range pod.Spec.Volumes {
-		if v.Name != TokenVolumeName || v.Projected == nil {
-			continue
-		}
-		for _, s := range v.Projected.Sources {
-			if s.ServiceAccountToken != nil {
-				return s.ServiceAccountToken.Audience
-			}
-		}
+	if t := podspec.Token(pod, TokenVolumeName); t != nil {
+		return t.Audience
 	}
 	return ""
 }

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/podspec"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/recycle"
 )
 
@@ -143,45 +144,17 @@ func injected(pod *corev1.Pod) bool {
 	return false
 }
 
-func allContainers(pod *corev1.Pod) []corev1.Container {
-	containers := make([]corev1.Container, 0, len(pod.Spec.InitContainers)+len(pod.Spec.Containers))
-	containers = append(containers, pod.Spec.InitContainers...)
-	return append(containers, pod.Spec.Containers...)
-}
+func allContainers(pod *corev1.Pod) []corev1.Container { return podspec.Containers(pod) }
 
-func envValue(c corev1.Container, name string) (string, bool) {
-	for _, e := range c.Env {
-		if e.Name == name {
-			return e.Value, true
-		}
-	}
-	return "", false
-}
+func envValue(c corev1.Container, name string) (string, bool) { return podspec.Env(c, name) }
 
-func hasEnv(c corev1.Container, name string) bool {
-	_, ok := envValue(c, name)
-	return ok
-}
+func hasEnv(c corev1.Container, name string) bool { return podspec.HasEnv(c, name) }
 
-func hasMount(c corev1.Container) bool {
-	for _, m := range c.VolumeMounts {
-		if m.Name == TokenVolumeName {
-			return true
-		}
-	}
-	return false
-}
+func hasMount(c corev1.Container) bool { return podspec.Mounts(c, TokenVolumeName) }
 
 func tokenAudience(pod *corev1.Pod) string {
-	for _, v := range pod.Spec.Volumes {
-		if v.Name != TokenVolumeName || v.Projected == nil {
-			continue
-		}
-		for _, s := range v.Projected.Sources {
-			if s.ServiceAccountToken != nil {
-				return s.ServiceAccountToken.Audience
-			}
-		}
+	if t := podspec.Token(pod, TokenVolumeName); t != nil {
+		return t.Audience
 	}
 	return ""
 }

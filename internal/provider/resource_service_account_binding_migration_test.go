@@ -26,23 +26,9 @@ import (
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
-// migrationConfig is a binding of mechanism with the provider set up for
-// both (cluster_name, trust check off: each mechanism's trust check has
-// its own tests).
+// migrationConfig is a binding of mechanism, nothing else set.
 func migrationConfig(ns, sa, role, mechanism string) string {
-	return fmt.Sprintf(`
-provider "irsa" {
-  trust_check  = "off"
-  cluster_name = %q
-}
-
-resource "irsa_service_account_binding" "test" {
-  namespace       = %q
-  service_account = %q
-  role_arn        = %q
-  mechanism       = %q
-}
-`, testenv.ClusterName, ns, sa, role, mechanism)
+	return mechanismConfig(ns, sa, role, mechanism, "")
 }
 
 // checkSDKIdentity asserts the SDK's credential chain run as a live pod of

@@ -72,9 +72,16 @@ func podIdentityOracle(p *corev1.Pod) (bool, string) {
 	return false, fmt.Sprintf("no projected token volume %s with audience %s", volume, audience)
 }
 
-// podIdentityConfig is a pod_identity binding; the trust check is off (the
-// IRSA trust check does not apply, and EKS itself checks the role's trust).
+// podIdentityConfig is a pod_identity binding with extra attributes; the
+// trust check is off (EKS checks the role's trust itself, and each
+// mechanism's trust check has its own tests).
 func podIdentityConfig(ns, sa, role, extra string) string {
+	return mechanismConfig(ns, sa, role, "pod_identity", extra)
+}
+
+// mechanismConfig is a binding of mechanism, with the provider set up for
+// both mechanisms.
+func mechanismConfig(ns, sa, role, mechanism, extra string) string {
 	return fmt.Sprintf(`
 provider "irsa" {
   trust_check  = "off"
@@ -85,10 +92,10 @@ resource "irsa_service_account_binding" "test" {
   namespace       = %q
   service_account = %q
   role_arn        = %q
-  mechanism       = "pod_identity"
+  mechanism       = %q
 %s
 }
-`, testenv.ClusterName, ns, sa, role, extra)
+`, testenv.ClusterName, ns, sa, role, mechanism, extra)
 }
 
 func eksClient(t *testing.T) *eks.Client {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/rand"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/irsa"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -563,4 +564,23 @@ output "pod_identity_only" {
 			{Config: checked("pod_identity"), PlanOnly: true, ExpectNonEmptyPlan: true},
 		},
 	})
+}
+
+// TestAccPodIdentity_bothMechanismsWarns: another tool's IRSA annotation on
+// a pod_identity binding's ServiceAccount is a warning at refresh (the
+// webhook gives Pod Identity precedence), not drift of the binding.
+func TestAccPodIdentity_bothMechanismsWarns(t *testing.T) {
+	c := newTestCluster(t)
+	role := podIdentityRole(t, "pi-both")
+	c.createSA("api")
+	tf := newTerraformCLI(t, podIdentityConfig(c.ns, "api", role, ""))
+	t.Cleanup(func() { tf.run("destroy", "-auto-approve", "-input=false") })
+	if code, out := tf.run("apply", "-auto-approve", "-input=false", "-no-color"); code != 0 {
+		t.Fatalf("apply exited %d:\n%s", code, out)
+	}
+	c.annotate("api", irsa.RoleARNAnnotation, testRoleC)
+	code, out := tf.run("plan", "-detailed-exitcode", "-input=false", "-no-color")
+	if code != 0 || !regexp.MustCompile(`(?s)Warning: Service Account Has Both Mechanisms.*` + regexp.QuoteMeta(testRoleC)).MatchString(out) {
+		t.Fatalf("plan exited %d, want 0 with the warning naming %s:\n%s", code, testRoleC, out)
+	}
 }

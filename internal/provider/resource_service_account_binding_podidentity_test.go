@@ -580,7 +580,7 @@ func TestAccPodIdentity_bothMechanismsWarns(t *testing.T) {
 	}
 	c.annotate("api", irsa.RoleARNAnnotation, testRoleC)
 	code, out := tf.run("plan", "-detailed-exitcode", "-input=false", "-no-color")
-	if code != 0 || !regexp.MustCompile(`(?s)Warning: Service Account Has Both Mechanisms.*` + regexp.QuoteMeta(testRoleC)).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`(?s)Warning: Service Account Has Both Mechanisms.*`+regexp.QuoteMeta(testRoleC)).MatchString(out) {
 		t.Fatalf("plan exited %d, want 0 with the warning naming %s:\n%s", code, testRoleC, out)
 	}
 }

@@ -91,7 +91,7 @@ func (p *irsaProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp 
 			},
 			"cluster_name": schema.StringAttribute{
 				MarkdownDescription: "Name of the EKS cluster the kubernetes connection reaches, for `mechanism = \"pod_identity\"` " +
-					"bindings (required by them; IRSA bindings never call EKS). Checked once per run: the EKS cluster of this name " +
+					"bindings (required by them; IRSA bindings never call EKS, except that an import with cluster_name set looks for an association first). Checked once per run: the EKS cluster of this name " +
 					"must report the OIDC issuer the API server announces, so a kubeconfig of one cluster and the name of another " +
 					"stop the plan. The EKS endpoint follows the `aws` block (`eks_endpoint`, else `AWS_ENDPOINT_URL_EKS`).",
 				Optional: true,

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/kube/kubetest"
 )
 
 // leanPod has every field the readers of pods read (the engine, IRSA, and
@@ -73,54 +74,11 @@ func leanPod() *corev1.Pod {
 	}
 }
 
-// fatten adds to a pod what no reader here reads: what the API server,
-// the scheduler, the kubelet and the workload's author add to every pod.
-func fatten(p *corev1.Pod) *corev1.Pod {
-	p = p.DeepCopy()
-	p.GenerateName = p.Name + "-"
-	p.Generation = 3
-	p.Finalizers = append(p.Finalizers, "example.com/keep")
-	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate,
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{".":{}}}}`)}}}
-	for _, cs := range []*[]corev1.Container{&p.Spec.InitContainers, &p.Spec.Containers} {
-		for i := range *cs {
-			c := &(*cs)[i]
-			c.Command = []string{"/bin/server", "--port=8080"}
-			c.Args = []string{"--verbose"}
-			c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
-			c.Resources = corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}
-			c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz"}}}
-			c.TerminationMessagePath = "/dev/termination-log"
-			c.ImagePullPolicy = corev1.PullIfNotPresent
-		}
-	}
-	for i := range p.Spec.Volumes {
-		if p.Spec.Volumes[i].Name == "data" {
-			p.Spec.Volumes[i].PersistentVolumeClaim = &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}
-		}
-	}
-	p.Spec.Tolerations = []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists}}
-	p.Spec.SchedulerName = "default-scheduler"
-	p.Spec.DNSPolicy = corev1.DNSClusterFirst
-	p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
-	p.Status.HostIP, p.Status.PodIP = "10.0.0.1", "10.1.0.7"
-	p.Status.PodIPs = []corev1.PodIP{{IP: "10.1.0.7"}}
-	p.Status.QOSClass = corev1.PodQOSBurstable
-	p.Status.StartTime = &p.CreationTimestamp
-	for i := range p.Status.ContainerStatuses {
-		s := &p.Status.ContainerStatuses[i]
-		s.Image, s.ImageID, s.ContainerID = "registry.example/app:1", "sha256:0123", "containerd://abc"
-		s.RestartCount = 2
-		s.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: p.CreationTimestamp}}
-	}
-	return p
-}
-
 // The oracle is the list of what the readers read (the function's
 // contract), each field looked at on its own, not TrimPod's code.
 func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 	t.Parallel()
-	whole := fatten(leanPod())
+	whole := kubetest.Fatten(leanPod())
 	trimmed := TrimPod(whole)
 	containers := func(p *corev1.Pod) any {
 		var out []any
@@ -181,7 +139,7 @@ func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 func TestTrimPod_dropsTheRest(t *testing.T) {
 	t.Parallel()
 	lean := TrimPod(leanPod())
-	fat := fatten(leanPod())
+	fat := kubetest.Fatten(leanPod())
 	trimmed := TrimPod(fat)
 	if !reflect.DeepEqual(trimmed, lean) {
 		t.Error("a trimmed fat pod differs from the trimmed lean one: TrimPod keeps something no reader reads")
@@ -254,7 +212,7 @@ func pagingServer(c *countingClient, pods []corev1.Pod, counted bool) {
 func podsOfOthers(n int) []corev1.Pod {
 	pods := make([]corev1.Pod, n)
 	for i := range pods {
-		p := fatten(leanPod())
+		p := kubetest.Fatten(leanPod())
 		p.DeletionTimestamp = nil
 		p.Name = fmt.Sprintf("other-%d", i)
 		p.Spec.ServiceAccountName = fmt.Sprintf("other-%d", i%100)
@@ -270,7 +228,7 @@ func podsOfOthers(n int) []corev1.Pod {
 func TestSnapshot_largeNamespaceKeepsOnlyWhatIsAskedFor(t *testing.T) {
 	mine := make([]corev1.Pod, 3)
 	for i := range mine {
-		p := fatten(leanPod())
+		p := kubetest.Fatten(leanPod())
 		p.DeletionTimestamp = nil
 		p.Name = fmt.Sprintf("api-%d", i)
 		mine[i] = *p
@@ -344,7 +302,7 @@ func TestSnapshot_namespaceFoundLargeWhilePaging(t *testing.T) {
 
 // The snapshot's pods are trimmed, and handed out without a copy.
 func TestSnapshot_podsAreTrimmedAndShared(t *testing.T) {
-	fat := fatten(leanPod())
+	fat := kubetest.Fatten(leanPod())
 	fat.DeletionTimestamp = nil
 	client := newCountingClient(fat)
 	s := NewSnapshot(client, 0)

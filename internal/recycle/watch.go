@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
@@ -34,7 +35,8 @@ import (
 // too old to resume (410 Gone) is replaced by a fresh read.
 
 // source is one thing the view keeps: how to read it whole and how to watch
-// it from a resourceVersion.
+// it from a resourceVersion. Watches last WatchTimeoutSeconds, under the
+// client's request timeout, and resume.
 type source struct {
 	read  func(ctx context.Context) (items []runtime.Object, resourceVersion string, err error)
 	watch func(ctx context.Context, resourceVersion string) (watch.Interface, error)
@@ -195,6 +197,11 @@ func (v *waitView) podSource() source {
 			LabelSelector: v.sel, ResourceVersion: rv, AllowWatchBookmarks: true,
 		}
 	}
+	watchOpts := func(rv string) metav1.ListOptions {
+		o := opts(rv)
+		o.TimeoutSeconds = ptr.To(kube.WatchTimeoutSeconds)
+		return o
+	}
 	return source{
 		read: func(ctx context.Context) ([]runtime.Object, string, error) {
 			list, err := pods.List(ctx, opts(""))
@@ -207,7 +214,7 @@ func (v *waitView) podSource() source {
 			}
 			return items, list.ResourceVersion, nil
 		},
-		watch: func(ctx context.Context, rv string) (watch.Interface, error) { return pods.Watch(ctx, opts(rv)) },
+		watch: func(ctx context.Context, rv string) (watch.Interface, error) { return pods.Watch(ctx, watchOpts(rv)) },
 		keep: func(obj runtime.Object) (runtime.Object, bool) {
 			pod, ok := obj.(*corev1.Pod)
 			// The selectors again: a fake clientset, or a proxy, may not
@@ -251,7 +258,8 @@ var workloadResource = map[string]string{KindDeployment: "deployments", KindStat
 func (v *waitView) workloadSource(w Workload) (source, bool) {
 	apps := v.client.AppsV1()
 	byName := func(rv string) metav1.ListOptions {
-		return metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", w.Name).String(), ResourceVersion: rv, AllowWatchBookmarks: true}
+		return metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", w.Name).String(), ResourceVersion: rv,
+			AllowWatchBookmarks: true, TimeoutSeconds: ptr.To(kube.WatchTimeoutSeconds)}
 	}
 	var get func(ctx context.Context) (runtime.Object, error)
 	var watchFn func(ctx context.Context, rv string) (watch.Interface, error)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -49,9 +50,15 @@ func (r *recycler) newTarget(w Workload, restart bool, gone []*corev1.Pod) *targ
 	return &target{workload: w, restart: restart, gone: gone, want: want}
 }
 
-// waitFor looks every PollInterval, at the recycle's view of the pods and
-// the restarted workloads (watched: a look costs no request, see
-// waitView), until every target is done: a restarted workload rolled out as
+// watchedLook is how often the wait looks while its view is watched: a
+// look then costs no request, so it may look often, and see a rollout done
+// soon after it is.
+const watchedLook = 200 * time.Millisecond
+
+// waitFor looks at the recycle's view of the pods and the restarted
+// workloads, every PollInterval while a look costs requests, more often
+// while the view is watched (watchedLook; see waitView), until every target
+// is done: a restarted workload rolled out as
 // `kubectl rollout status` judges it, removed pods gone, and the workload's
 // replacements Ready and credentialed. Pods the recycle did not touch never
 // hold it up. A replacement without credentials re-enters planning.
@@ -62,7 +69,14 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 	var pending, lastPending []string
 	// unreachable is the last round's failure to reach the API server.
 	var unreachable error
-	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
+	var lastRead time.Time
+	err := wait.PollUntilContextCancel(ctx, min(o.PollInterval, watchedLook), false, func(ctx context.Context) (bool, error) {
+		if view.reads() {
+			if time.Since(lastRead) < o.PollInterval {
+				return false, nil
+			}
+			lastRead = time.Now()
+		}
 		pending = pending[:0]
 		unreachable = nil
 		pods, err := view.livePods(ctx)

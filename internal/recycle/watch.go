@@ -311,6 +311,22 @@ func objectVersion(obj runtime.Object) string {
 	return acc.GetResourceVersion()
 }
 
+// reads reports whether the next look would cost requests: something is
+// not watched (not read yet, refused, or its watch ended).
+func (v *waitView) reads() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.pods == nil || v.pods.w == nil {
+		return true
+	}
+	for _, ww := range v.workloads {
+		if ww.w == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // reread makes the next look read everything again: after the engine acted
 // itself in the middle of a wait (a re-recycle), so that no event still on
 // its way can make the view older than the act.

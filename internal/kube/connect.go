@@ -164,12 +164,6 @@ const RequestTimeout = 30 * time.Second
 // the client cutting it.
 const WatchTimeoutSeconds = int64(RequestTimeout/time.Second) - 5
 
-// acceptContentTypes asks for protobuf, which the API server serves for
-// every built-in type and which decodes several times faster than JSON (a
-// plan decodes every pod of the namespaces it reads); JSON for anything
-// else. Requests are still sent as JSON.
-const acceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-
 // ContextNotFoundError is a config_context that none of the kubeconfig files
 // defines.
 type ContextNotFoundError struct {
@@ -185,7 +179,6 @@ func (e *ContextNotFoundError) Error() string {
 
 func (c ConnectionConfig) finish(cfg *rest.Config) *rest.Config {
 	cfg.Timeout = RequestTimeout
-	cfg.AcceptContentTypes = acceptContentTypes
 	// client-go's default of 5 QPS would make an apply of many bindings
 	// crawl; see DefaultQPS.
 	cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst

@@ -55,7 +55,7 @@ type Snapshot struct {
 	pods            map[string]*listing[podsBySA]
 	// saPods are the pods of one ServiceAccount of a namespace too large
 	// to keep whole (sharedPodsLimit).
-	saPods map[types.NamespacedName]*listing[[]corev1.Pod]
+	saPods map[types.NamespacedName]*listing[[]podRecord]
 	// saOverrides are ServiceAccounts this process wrote or looked up one
 	// by one since its namespace was listed (nil: deleted or missing;
 	// lookUp: changed, to be read again by name).
@@ -93,7 +93,7 @@ func NewSnapshot(client kubernetes.Interface, maxAge time.Duration) *Snapshot {
 		now:             time.Now,
 		serviceAccounts: map[string]*listing[[]corev1.ServiceAccount]{},
 		pods:            map[string]*listing[podsBySA]{},
-		saPods:          map[types.NamespacedName]*listing[[]corev1.Pod]{},
+		saPods:          map[types.NamespacedName]*listing[[]podRecord]{},
 		saOverrides:     map[types.NamespacedName]*corev1.ServiceAccount{},
 		podsDirty:       map[types.NamespacedName]bool{},
 		listForbidden:   map[string]bool{},
@@ -219,14 +219,15 @@ func (s *Snapshot) Forget(namespace, name string) {
 	s.podsDirty[key] = true
 }
 
-// podsBySA is one namespace's live pods, trimmed (TrimPod), by
+// podsBySA is one namespace's live pods, trimmed (podRecord), by
 // ServiceAccount; nil when the namespace is too large to keep whole.
-type podsBySA map[string][]corev1.Pod
+type podsBySA map[string][]podRecord
 
 // Pods returns the live pods that run as ServiceAccount sa and match
 // selector, like PodsOf, from the namespace's pod list, trimmed (TrimPod).
-// The pods are the snapshot's own, shared with every caller: read them,
-// never change them.
+// Each call builds its pods from the snapshot's records (a few hundred
+// bytes a pod where a corev1.Pod is 1.2 KiB); their maps and slices are
+// the snapshot's, shared with every caller: read them, never change them.
 func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]corev1.Pod, error) {
 	sel, err := ParseSelector(selector)
 	if err != nil {
@@ -247,7 +248,7 @@ func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]
 	}
 	mine := bySA[sa]
 	if bySA == nil {
-		mine, err = list(ctx, s, s.saPods, key, func(ctx context.Context) ([]corev1.Pod, error) {
+		mine, err = list(ctx, s, s.saPods, key, func(ctx context.Context) ([]podRecord, error) {
 			return s.listPodsOf(ctx, namespace, sa)
 		}, nil)
 		if err != nil {
@@ -257,20 +258,16 @@ func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]
 	return selectPods(mine, sel), nil
 }
 
-// selectPods returns the pods sel matches without copying any: all of
-// them is pods itself (clipped, so that an append cannot write into it).
-func selectPods(pods []corev1.Pod, sel labels.Selector) []corev1.Pod {
-	if sel.Empty() {
-		return slices.Clip(pods)
-	}
+// selectPods builds the pods of records that sel matches.
+func selectPods(records []podRecord, sel labels.Selector) []corev1.Pod {
 	var out []corev1.Pod
-	for i := range pods {
-		if sel.Matches(labels.Set(pods[i].Labels)) {
-			out = append(out, pods[i])
+	for i := range records {
+		if sel.Empty() || sel.Matches(labels.Set(records[i].meta.Labels)) {
+			if out == nil {
+				out = make([]corev1.Pod, 0, len(records)-i)
+			}
+			out = append(out, records[i].pod())
 		}
-	}
-	if len(out) == len(pods) {
-		return slices.Clip(pods)
 	}
 	return out
 }
@@ -318,6 +315,7 @@ func (s *Snapshot) listServiceAccounts(ctx context.Context, namespace string) ([
 // then nothing is kept.
 func (s *Snapshot) listPods(ctx context.Context, namespace string) (podsBySA, error) {
 	bySA := podsBySA{}
+	var shared sharing
 	seen := 0
 	opts := metav1.ListOptions{Limit: snapshotPageSize}
 	for {
@@ -336,7 +334,7 @@ func (s *Snapshot) listPods(ctx context.Context, namespace string) (podsBySA, er
 		for i := range page.Items {
 			if pod := &page.Items[i]; IsLive(pod) {
 				sa := pod.Spec.ServiceAccountName
-				bySA[sa] = append(bySA[sa], TrimPod(pod))
+				bySA[sa] = append(bySA[sa], shared.record(pod))
 			}
 		}
 		if opts.Continue = page.Continue; opts.Continue == "" {
@@ -346,16 +344,16 @@ func (s *Snapshot) listPods(ctx context.Context, namespace string) (podsBySA, er
 }
 
 // listPodsOf lists one ServiceAccount's live pods, trimmed.
-func (s *Snapshot) listPodsOf(ctx context.Context, namespace, sa string) ([]corev1.Pod, error) {
+func (s *Snapshot) listPodsOf(ctx context.Context, namespace, sa string) ([]podRecord, error) {
 	pods, err := PodsOf(ctx, s.client, namespace, sa, "")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]corev1.Pod, 0, len(pods))
+	out := make([]podRecord, 0, len(pods))
 	for i := range pods {
 		// The fake clientset ignores field selectors; so may a proxy.
 		if pods[i].Spec.ServiceAccountName == sa {
-			out = append(out, TrimPod(&pods[i]))
+			out = append(out, keep(&pods[i]))
 		}
 	}
 	return out, nil

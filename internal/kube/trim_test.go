@@ -89,12 +89,16 @@ func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 		}
 		return out
 	}
-	projected := func(p *corev1.Pod) any {
+	tokens := func(p *corev1.Pod) any {
 		var out []any
 		for _, v := range p.Spec.Volumes {
-			out = append(out, v.Name)
-			if v.Projected != nil {
-				out = append(out, v.Projected.Sources)
+			if v.Projected == nil {
+				continue
+			}
+			for _, src := range v.Projected.Sources {
+				if src.ServiceAccountToken != nil {
+					out = append(out, v.Name, *src.ServiceAccountToken)
+				}
 			}
 		}
 		return out
@@ -119,7 +123,7 @@ func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 		"spec.serviceAccountName": func(p *corev1.Pod) any { return p.Spec.ServiceAccountName },
 		"spec.nodeName":           func(p *corev1.Pod) any { return p.Spec.NodeName },
 		"containers":              containers,
-		"projected volumes":       projected,
+		"token volumes":           tokens,
 		"status.phase":            func(p *corev1.Pod) any { return p.Status.Phase },
 		"status.conditions":       func(p *corev1.Pod) any { return p.Status.Conditions },
 		"container readiness":     readiness,
@@ -300,8 +304,10 @@ func TestSnapshot_namespaceFoundLargeWhilePaging(t *testing.T) {
 	}
 }
 
-// The snapshot's pods are trimmed, and handed out without a copy.
-func TestSnapshot_podsAreTrimmedAndShared(t *testing.T) {
+// The snapshot's pods are trimmed; each call builds its own pods (one
+// caller's change to a pod's fields reaches no other), whose maps and
+// slices are the snapshot's, shared rather than copied.
+func TestSnapshot_podsAreTrimmedAndTheirPartsShared(t *testing.T) {
 	fat := kubetest.Fatten(leanPod())
 	fat.DeletionTimestamp = nil
 	client := newCountingClient(fat)
@@ -313,14 +319,88 @@ func TestSnapshot_podsAreTrimmedAndShared(t *testing.T) {
 	if want := TrimPod(fat); !reflect.DeepEqual(first[0], want) {
 		t.Error("the snapshot's pod is not the trimmed pod")
 	}
+	first[0].Name = "changed by a caller"
 	second, err := s.Pods(t.Context(), "apps", "api", "app=api")
 	if err != nil || len(second) != 1 {
 		t.Fatalf("%d pods, %v", len(second), err)
 	}
-	if &first[0] != &second[0] {
-		t.Error("the second caller got a copy of a pod only read")
+	if second[0].Name != fat.Name {
+		t.Errorf("one caller's change reached another: %q", second[0].Name)
 	}
-	if _ = append(first, corev1.Pod{}); len(second) != 1 || cap(second) != 1 {
-		t.Error("a caller's append can reach the snapshot's slice")
+	if &first[0].Spec.Containers[0].Env[0] != &second[0].Spec.Containers[0].Env[0] {
+		t.Error("the second caller got a copy of the env, which is only read")
+	}
+	if reflect.ValueOf(first[0].Labels).UnsafePointer() != reflect.ValueOf(second[0].Labels).UnsafePointer() {
+		t.Error("the second caller got a copy of the labels, which are only read")
+	}
+}
+
+// What a snapshot holds per pod is a fraction of what a whole pod costs.
+func TestSnapshot_holdsAFractionOfWholePods(t *testing.T) {
+	const n = 2000
+	pods := make([]corev1.Pod, n)
+	for i := range pods {
+		p := kubetest.Fatten(leanPod())
+		p.DeletionTimestamp = nil
+		p.Name = fmt.Sprintf("api-%d", i)
+		pods[i] = *p
+	}
+	client := newCountingClient()
+	pagingServer(client, pods, true)
+	held := func(read func() any) uint64 {
+		var before, after goruntime.MemStats
+		goruntime.GC()
+		goruntime.ReadMemStats(&before)
+		kept := read()
+		goruntime.GC()
+		goruntime.ReadMemStats(&after)
+		goruntime.KeepAlive(kept)
+		return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+	}
+	whole := held(func() any {
+		got, err := PodsOf(t.Context(), client, "apps", "api", "")
+		if err != nil || len(got) != n {
+			t.Fatalf("%d pods, %v", len(got), err)
+		}
+		return got
+	})
+	trimmed := held(func() any {
+		s := NewSnapshot(client, 0)
+		got, err := s.Pods(t.Context(), "apps", "api", "")
+		if err != nil || len(got) != n {
+			t.Fatalf("%d pods, %v", len(got), err)
+		}
+		return s
+	})
+	t.Logf("per pod: whole %d bytes, held by the snapshot %d bytes", whole/n, trimmed/n)
+	if trimmed*2 > whole {
+		t.Errorf("the snapshot holds %d bytes a pod, a whole pod is %d", trimmed/n, whole/n)
+	}
+}
+
+// Pods of one workload share their labels and owner in the snapshot; pods
+// that differ keep their own.
+func TestSnapshot_podsOfAWorkloadShareLabelsAndOwner(t *testing.T) {
+	pod := func(name, hash string) *corev1.Pod {
+		p := leanPod()
+		p.DeletionTimestamp = nil
+		p.Name = name
+		p.Labels = map[string]string{"app": "api", "pod-template-hash": hash}
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "api-" + hash, UID: types.UID("rs-" + hash), Controller: ptr.To(true)}}
+		return p
+	}
+	client := newCountingClient(pod("a-1", "a"), pod("a-2", "a"), pod("b-1", "b"))
+	got, err := NewSnapshot(client, 0).Pods(t.Context(), "apps", "api", "")
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%d pods, %v", len(got), err)
+	}
+	same := func(a, b corev1.Pod) bool {
+		return reflect.ValueOf(a.Labels).UnsafePointer() == reflect.ValueOf(b.Labels).UnsafePointer() && &a.OwnerReferences[0] == &b.OwnerReferences[0]
+	}
+	if !same(got[0], got[1]) {
+		t.Error("two pods of one ReplicaSet hold their labels and owner twice")
+	}
+	if same(got[0], got[2]) || got[2].Labels["pod-template-hash"] != "b" || got[2].OwnerReferences[0].Name != "api-b" {
+		t.Errorf("a pod of another ReplicaSet got %v, %v", got[2].Labels, got[2].OwnerReferences)
 	}
 }

@@ -35,10 +35,18 @@ func Fatten(p *corev1.Pod) *corev1.Pod {
 		}
 	}
 	for i := range p.Spec.Volumes {
-		if v := &p.Spec.Volumes[i]; v.Projected == nil && reflect.ValueOf(v.VolumeSource).IsZero() {
+		v := &p.Spec.Volumes[i]
+		switch {
+		case v.Projected != nil:
+			// What the API server adds to every pod's token volume.
+			v.Projected.Sources = append(v.Projected.Sources, corev1.VolumeProjection{ConfigMap: &corev1.ConfigMapProjection{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}, Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}})
+		case reflect.ValueOf(v.VolumeSource).IsZero():
 			v.EmptyDir = &corev1.EmptyDirVolumeSource{}
 		}
 	}
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "app-config"}}}})
 	p.Spec.Tolerations = []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists}}
 	p.Spec.SchedulerName = "default-scheduler"
 	p.Spec.DNSPolicy = corev1.DNSClusterFirst

@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -127,6 +128,11 @@ func rolloutWorld(t *testing.T, n int32) (ns string) {
 		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(n),
+			// A rollout of a few seconds, one pod at a time: long enough
+			// for a wait that polled to read many times.
+			MinReadySeconds: 2,
+			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType, RollingUpdate: &appsv1.RollingUpdateDeployment{
+				MaxSurge: ptr.To(intstr.FromInt32(1)), MaxUnavailable: ptr.To(intstr.FromInt32(0))}},
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "app"}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "app"}},
@@ -233,9 +239,10 @@ func recycleAndCheck(t *testing.T, ns string, client kubernetes.Interface, n int
 }
 
 // The wait reads the pods and the Deployment once and watches them: however
-// long the rollout takes, it lists the pods twice in all (the plan, the
-// wait) and gets the Deployment twice (its owner, the wait), where a
-// LIST and a GET a second used to be the cost.
+// long the rollout takes (seconds here: minReadySeconds, one pod at a
+// time), it lists the pods twice in all (the plan, the wait) and gets the
+// Deployment twice (its owner, the wait), where a LIST and a GET a second
+// used to be the cost.
 func TestAccRecycle_waitWatches(t *testing.T) {
 	const replicas = 4
 	ns := rolloutWorld(t, replicas)
@@ -245,6 +252,9 @@ func TestAccRecycle_waitWatches(t *testing.T) {
 		replicas, took.Round(time.Millisecond), n.get("list pods"), n.get("get deployments"), n.get("watch pods"), n.get("watch deployments"))
 	if n.get("watch pods") != 1 || n.get("watch deployments") != 1 {
 		t.Errorf("%d pod watches and %d Deployment watches, want one each", n.get("watch pods"), n.get("watch deployments"))
+	}
+	if took < 3*time.Second {
+		t.Fatalf("the recycle took %s: too short to tell a watch from polling", took)
 	}
 	if got := n.get("list pods"); got > 2 {
 		t.Errorf("%d pod LISTs, want 2: the plan's and the wait's first look", got)
@@ -265,7 +275,8 @@ func TestAccRecycle_waitPollsWithoutWatch(t *testing.T) {
 	if n.get("watch pods") != 1 || n.get("watch deployments") != 1 {
 		t.Errorf("%d pod watches and %d Deployment watches refused, want one each (never asked again)", n.get("watch pods"), n.get("watch deployments"))
 	}
-	if n.get("list pods") < 2 {
-		t.Errorf("%d pod LISTs: the wait did not read the pods", n.get("list pods"))
+	// A read a second while it waits, besides the plan's.
+	if want := 1 + int(took/time.Second)/2; n.get("list pods") < want {
+		t.Errorf("%d pod LISTs in %s, want at least %d: the wait did not read the pods every round", n.get("list pods"), took, want)
 	}
 }

@@ -164,7 +164,7 @@ func readyPods(t *testing.T, client kubernetes.Interface, ns string, n int) []co
 	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 90*time.Second, true, func(ctx context.Context) (bool, error) {
 		list, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=app"})
 		if err != nil {
-			return false, nil
+			return false, err
 		}
 		pods = pods[:0]
 		for _, p := range list.Items {

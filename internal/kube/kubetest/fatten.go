@@ -21,7 +21,7 @@ func Fatten(p *corev1.Pod) *corev1.Pod {
 	p.Generation = 3
 	p.Finalizers = append(p.Finalizers, "example.com/keep")
 	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate,
-		FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{".":{}}}}`)}}}
+		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{".":{}}}}`)}}
 	for _, cs := range []*[]corev1.Container{&p.Spec.InitContainers, &p.Spec.Containers} {
 		for i := range *cs {
 			c := &(*cs)[i]

@@ -581,3 +581,27 @@ func TestRecycle_apiServerGoneDuringTheWait(t *testing.T) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
 }
+
+// Two restarts within one second change the template twice: each rolls
+// the workload.
+func TestRestart_twiceWithinASecond(t *testing.T) {
+	t.Parallel()
+	c := newFakeCluster(t)
+	c.deployment("api", 1)
+	c.client.ClearActions()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 100, time.UTC)
+	for _, now := range []time.Time{at, at.Add(300 * time.Millisecond)} {
+		if err := c.pods().restart(t.Context(), testNS, Workload{KindDeployment, "api"}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var patches []string
+	for _, a := range c.client.Actions() {
+		if p, ok := a.(k8stesting.PatchActionImpl); ok {
+			patches = append(patches, string(p.GetPatch()))
+		}
+	}
+	if len(patches) != 2 || patches[0] == patches[1] {
+		t.Errorf("patches %q: want two that differ", patches)
+	}
+}

@@ -268,6 +268,31 @@ func details(res *results) string {
 	return w.String()
 }
 
+// requestsOfRoleChanges lists every kind of request of each role change
+// (at least 5 of a kind): the top five of the table are the cluster's own
+// (the controllers replacing pods), and what the tools ask for themselves
+// (LIST, GET and WATCH of pods and workloads) is further down.
+func requestsOfRoleChanges(res *results) string {
+	var w strings.Builder
+	for _, c := range res.cells {
+		if len(c.samples) == 0 || !strings.HasPrefix(c.scenario, "role change") {
+			continue
+		}
+		if w.Len() == 0 {
+			w.WriteString("\nEvery kind of request of the role changes (median of the runs, at least 5; the cluster's controllers' included):\n\n")
+		}
+		s := c.stats()
+		all := counts{}
+		for k, v := range s.requests {
+			if v >= 5 {
+				all[k] = v
+			}
+		}
+		fmt.Fprintf(&w, "- %s, %s: %s\n", c.scenario, c.tool, all.top(len(all)))
+	}
+	return w.String()
+}
+
 func (b *bench) report(o options, in info, res *results) error {
 	title := "Benchmark results, " + in.date
 	if o.label != "" {
@@ -312,6 +337,7 @@ func (b *bench) report(o options, in info, res *results) error {
 	w.WriteString(summary(res))
 	w.WriteString("\nRatios are ours over the peer, and for plans ours over the no-op provider: below 1 means faster (or fewer).\n\n## Every measurement\n\n")
 	w.WriteString(details(res))
+	w.WriteString(requestsOfRoleChanges(res))
 	if slices.ContainsFunc(res.cells, func(c *cell) bool { return c.stats().changes }) {
 		w.WriteString("\n\"(plan not empty)\": the plan reported changes (exit code 2) where none were made. For " +
 			"`kubernetes_annotations` these are its `template_annotations` attribute going from null to `{}` on every " +

@@ -124,3 +124,21 @@ func TestMainTF(t *testing.T) {
 		})
 	}
 }
+
+func TestRequestsOfRoleChanges(t *testing.T) {
+	t.Parallel()
+	res := &results{}
+	plan := res.add("plan, 50 bindings", toolOurs, 50)
+	rc := res.add("role change, 50 bindings x 10 pods", toolOurs, 50)
+	for range 3 {
+		plan.samples = append(plan.samples, sample{requests: counts{"LIST pods": 5}})
+		rc.samples = append(rc.samples, sample{requests: counts{"DELETE pods": 500, "WATCH pods": 50, "LIST pods": 100, "GET leases": 2}})
+	}
+	got := requestsOfRoleChanges(res)
+	if want := "- role change, 50 bindings x 10 pods, irsa: DELETE pods 500, LIST pods 100, WATCH pods 50\n"; !strings.Contains(got, want) {
+		t.Errorf("requestsOfRoleChanges lacks %q:\n%s", want, got)
+	}
+	if strings.Contains(got, "plan") || strings.Contains(got, "leases") {
+		t.Errorf("requestsOfRoleChanges shows a plan or a kind under 5:\n%s", got)
+	}
+}

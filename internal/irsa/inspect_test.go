@@ -51,22 +51,26 @@ func withEnv(p *corev1.Pod, name, value string) *corev1.Pod {
 	return p
 }
 
-func TestInspect(t *testing.T) {
-	t.Parallel()
+// inspectCase is a pod, what it is judged against, and the verdict.
+type inspectCase struct {
+	name           string
+	pod            *corev1.Pod
+	e              Expectation
+	credentialed   bool
+	recyclable     bool
+	reasonContains string
+	// superseded: another mechanism wins, which the gate stops on.
+	superseded bool
+}
+
+// inspectCases are TestInspect's fixtures; the trim-safety test judges
+// each again, trimmed.
+func inspectCases() []inspectCase {
 	annotated := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	before, after := annotated.Add(-time.Hour), annotated.Add(time.Minute)
 	want := Expectation{RoleARN: roleA, AnnotatedAt: annotated}
 
-	tests := []struct {
-		name           string
-		pod            *corev1.Pod
-		e              Expectation
-		credentialed   bool
-		recyclable     bool
-		reasonContains string
-		// superseded: another mechanism wins, which the gate stops on.
-		superseded bool
-	}{
+	return []inspectCase{
 		{name: "credentialed", pod: testPod(after, mutated("app", roleA)), e: want, credentialed: true},
 		{
 			name: "created before the annotation", pod: testPod(before, corev1.Container{Name: "app"}), e: want,
@@ -171,7 +175,11 @@ func TestInspect(t *testing.T) {
 			recyclable: true, reasonContains: "still has role",
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestInspect(t *testing.T) {
+	t.Parallel()
+	for _, tt := range inspectCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			v := Inspect(tt.pod, tt.e)

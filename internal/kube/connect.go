@@ -152,12 +152,17 @@ func (c ConnectionConfig) RESTConfig() (*rest.Config, error) {
 // RequestTimeout bounds each request to the API server, so that a hung
 // server (or a proxy or load balancer holding the connection) fails a plan
 // instead of hanging it: Terraform gives Read and plan no deadline. It is
-// per request, not per operation: waits poll with many short requests under
-// the resource's timeouts. The provider never watches (a watch would end
-// at this timeout). The API server ends an ordinary request at 60 s
-// itself; half that is still many times what a LIST of a few thousand
-// pods takes.
+// per request, not per operation: waits are many short requests, or watches
+// that ask the API server to end them before this timeout
+// (WatchTimeoutSeconds) and are resumed, under the resource's timeouts.
+// The API server ends an ordinary request at 60 s itself; half that is
+// still many times what a LIST of a few thousand pods takes.
 const RequestTimeout = 30 * time.Second
+
+// WatchTimeoutSeconds is how long a watch asks the API server to last:
+// less than RequestTimeout, so that the server ends it cleanly rather than
+// the client cutting it.
+const WatchTimeoutSeconds = int64(RequestTimeout/time.Second) - 5
 
 // ContextNotFoundError is a config_context that none of the kubeconfig files
 // defines.

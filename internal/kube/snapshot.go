@@ -24,6 +24,15 @@ const DefaultSnapshotAge = time.Minute
 // read in bounded responses.
 const snapshotPageSize = 500
 
+// sharedPodsLimit is the most pods a namespace may have for the snapshot to
+// list it whole and keep every pod (trimmed) for the bindings to come. A
+// larger namespace is mostly pods of ServiceAccounts no binding asks about:
+// there each ServiceAccount asked about is listed alone (a field selector),
+// once, so memory grows with the pods of bound ServiceAccounts, not with the
+// namespace. Whether a namespace is larger shows on the first page (the API
+// server's remainingItemCount), or by counting while paging.
+const sharedPodsLimit = 2000
+
 // Snapshot shares the reads of one Terraform operation between bindings:
 // each namespace's ServiceAccounts and pods are listed once, by the first
 // binding that asks, and every other binding of that namespace is answered
@@ -42,8 +51,11 @@ type Snapshot struct {
 
 	mu sync.Mutex
 	// serviceAccounts and pods are per namespace.
-	serviceAccounts map[string]*listing[corev1.ServiceAccount]
-	pods            map[string]*listing[corev1.Pod]
+	serviceAccounts map[string]*listing[[]corev1.ServiceAccount]
+	pods            map[string]*listing[podsBySA]
+	// saPods are the pods of one ServiceAccount of a namespace too large
+	// to keep whole (sharedPodsLimit).
+	saPods map[types.NamespacedName]*listing[[]podRecord]
 	// saOverrides are ServiceAccounts this process wrote or looked up one
 	// by one since its namespace was listed (nil: deleted or missing;
 	// lookUp: changed, to be read again by name).
@@ -60,10 +72,11 @@ type Snapshot struct {
 // result.
 var lookUp = &corev1.ServiceAccount{}
 
-// listing is one namespace LIST, fetched once for every caller waiting on it.
+// listing is one LIST (a namespace's, or a ServiceAccount's pods), fetched
+// once for every caller waiting on it.
 type listing[T any] struct {
 	done  chan struct{}
-	items []T
+	items T
 	err   error
 	at    time.Time
 }
@@ -78,19 +91,20 @@ func NewSnapshot(client kubernetes.Interface, maxAge time.Duration) *Snapshot {
 		client:          client,
 		maxAge:          maxAge,
 		now:             time.Now,
-		serviceAccounts: map[string]*listing[corev1.ServiceAccount]{},
-		pods:            map[string]*listing[corev1.Pod]{},
+		serviceAccounts: map[string]*listing[[]corev1.ServiceAccount]{},
+		pods:            map[string]*listing[podsBySA]{},
+		saPods:          map[types.NamespacedName]*listing[[]podRecord]{},
 		saOverrides:     map[types.NamespacedName]*corev1.ServiceAccount{},
 		podsDirty:       map[types.NamespacedName]bool{},
 		listForbidden:   map[string]bool{},
 	}
 }
 
-// list returns the namespace's listing from m, fetching it when there is
-// none, it failed, or it is too old. Concurrent callers share one fetch.
-func list[T any](ctx context.Context, s *Snapshot, m map[string]*listing[T], namespace string, fetch func(context.Context) ([]T, error), onRefetch func()) ([]T, error) {
+// list returns the listing of key from m, fetching it when there is none,
+// it failed, or it is too old. Concurrent callers share one fetch.
+func list[K comparable, T any](ctx context.Context, s *Snapshot, m map[K]*listing[T], key K, fetch func(context.Context) (T, error), onRefetch func()) (T, error) {
 	s.mu.Lock()
-	l, ok := m[namespace]
+	l, ok := m[key]
 	if ok {
 		select {
 		case <-l.done:
@@ -102,7 +116,7 @@ func list[T any](ctx context.Context, s *Snapshot, m map[string]*listing[T], nam
 	}
 	if !ok {
 		l = &listing[T]{done: make(chan struct{})}
-		m[namespace] = l
+		m[key] = l
 		if onRefetch != nil {
 			onRefetch()
 		}
@@ -119,7 +133,8 @@ func list[T any](ctx context.Context, s *Snapshot, m map[string]*listing[T], nam
 	case <-l.done:
 		return l.items, l.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		var none T
+		return none, ctx.Err()
 	}
 }
 
@@ -204,32 +219,57 @@ func (s *Snapshot) Forget(namespace, name string) {
 	s.podsDirty[key] = true
 }
 
+// podsBySA is one namespace's live pods, trimmed (podRecord), by
+// ServiceAccount; nil when the namespace is too large to keep whole.
+type podsBySA map[string][]podRecord
+
 // Pods returns the live pods that run as ServiceAccount sa and match
-// selector, like PodsOf, from the namespace's pod list.
+// selector, like PodsOf, from the namespace's pod list, trimmed (TrimPod).
+// Each call builds its pods from the snapshot's records (a few hundred
+// bytes a pod where a corev1.Pod is 1.2 KiB); their maps and slices are
+// the snapshot's, shared with every caller: read them, never change them.
 func (s *Snapshot) Pods(ctx context.Context, namespace, sa, selector string) ([]corev1.Pod, error) {
 	sel, err := ParseSelector(selector)
 	if err != nil {
 		return nil, err
 	}
+	key := types.NamespacedName{Namespace: namespace, Name: sa}
 	s.mu.Lock()
-	dirty := s.podsDirty[types.NamespacedName{Namespace: namespace, Name: sa}]
+	dirty := s.podsDirty[key]
 	s.mu.Unlock()
 	if dirty {
 		return PodsOf(ctx, s.client, namespace, sa, selector)
 	}
-	all, err := list(ctx, s, s.pods, namespace, func(ctx context.Context) ([]corev1.Pod, error) {
+	bySA, err := list(ctx, s, s.pods, namespace, func(ctx context.Context) (podsBySA, error) {
 		return s.listPods(ctx, namespace)
 	}, s.forgetDirtyPods(namespace))
 	if err != nil {
 		return nil, err
 	}
-	var pods []corev1.Pod
-	for _, pod := range all {
-		if pod.Spec.ServiceAccountName == sa && sel.Matches(labels.Set(pod.Labels)) {
-			pods = append(pods, pod)
+	mine := bySA[sa]
+	if bySA == nil {
+		mine, err = list(ctx, s, s.saPods, key, func(ctx context.Context) ([]podRecord, error) {
+			return s.listPodsOf(ctx, namespace, sa)
+		}, nil)
+		if err != nil {
+			return nil, err
 		}
 	}
-	return pods, nil
+	return selectPods(mine, sel), nil
+}
+
+// selectPods builds the pods of records that sel matches.
+func selectPods(records []podRecord, sel labels.Selector) []corev1.Pod {
+	var out []corev1.Pod
+	for i := range records {
+		if sel.Empty() || sel.Matches(labels.Set(records[i].meta.Labels)) {
+			if out == nil {
+				out = make([]corev1.Pod, 0, len(records)-i)
+			}
+			out = append(out, records[i].pod())
+		}
+	}
+	return out
 }
 
 // forgetDirtyPods clears a namespace's dirty marks when its pods are listed
@@ -239,6 +279,11 @@ func (s *Snapshot) forgetDirtyPods(namespace string) func() {
 		for k := range s.podsDirty {
 			if k.Namespace == namespace {
 				delete(s.podsDirty, k)
+			}
+		}
+		for k := range s.saPods {
+			if k.Namespace == namespace {
+				delete(s.saPods, k)
 			}
 		}
 	}
@@ -265,10 +310,13 @@ func (s *Snapshot) listServiceAccounts(ctx context.Context, namespace string) ([
 	}
 }
 
-// listPods keeps the live pods, without their managedFields (nothing reads
-// them, and they are a good part of a pod's size).
-func (s *Snapshot) listPods(ctx context.Context, namespace string) ([]corev1.Pod, error) {
-	var items []corev1.Pod
+// listPods lists a namespace's live pods, trimmed, by ServiceAccount; nil
+// (and no error) when the namespace has more than sharedPodsLimit pods:
+// then nothing is kept.
+func (s *Snapshot) listPods(ctx context.Context, namespace string) (podsBySA, error) {
+	bySA := podsBySA{}
+	var shared sharing
+	seen := 0
 	opts := metav1.ListOptions{Limit: snapshotPageSize}
 	for {
 		var page *corev1.PodList
@@ -279,16 +327,36 @@ func (s *Snapshot) listPods(ctx context.Context, namespace string) ([]corev1.Pod
 		if err != nil {
 			return nil, err
 		}
-		for _, pod := range page.Items {
-			if IsLive(&pod) {
-				pod.ManagedFields = nil
-				items = append(items, pod)
+		seen += len(page.Items)
+		if remaining := page.RemainingItemCount; seen > sharedPodsLimit || (remaining != nil && seen+int(*remaining) > sharedPodsLimit) {
+			return nil, nil
+		}
+		for i := range page.Items {
+			if pod := &page.Items[i]; IsLive(pod) {
+				sa := pod.Spec.ServiceAccountName
+				bySA[sa] = append(bySA[sa], shared.record(pod))
 			}
 		}
 		if opts.Continue = page.Continue; opts.Continue == "" {
-			return items, nil
+			return bySA, nil
 		}
 	}
+}
+
+// listPodsOf lists one ServiceAccount's live pods, trimmed.
+func (s *Snapshot) listPodsOf(ctx context.Context, namespace, sa string) ([]podRecord, error) {
+	pods, err := PodsOf(ctx, s.client, namespace, sa, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]podRecord, 0, len(pods))
+	for i := range pods {
+		// The fake clientset ignores field selectors; so may a proxy.
+		if pods[i].Spec.ServiceAccountName == sa {
+			out = append(out, keep(&pods[i]))
+		}
+	}
+	return out, nil
 }
 
 func notFound(name string) error {

@@ -32,9 +32,12 @@ var ErrEvictionBlocked = errors.New("eviction blocked by a PodDisruptionBudget")
 
 // restart does what `kubectl rollout restart` does: a new pod-template
 // annotation, which rolls the workload with its own surge and availability
-// settings.
+// settings. The stamp has nanoseconds, where kubectl's has seconds: two
+// restarts within a second (a binding's create and its destroy, or a
+// re-recycle, once waits see a rollout done within milliseconds) would
+// otherwise write the same template, and the second would roll nothing.
 func (p Engine) restart(ctx context.Context, namespace string, w Workload, now time.Time) error {
-	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, restartedAtAnnotation, now.Format(time.RFC3339))
+	patch := fmt.Appendf(nil, `{"spec":{"template":{"metadata":{"annotations":{%q:%q}}}}}`, restartedAtAnnotation, now.UTC().Format(time.RFC3339Nano))
 	opts := metav1.PatchOptions{FieldManager: p.FieldManager}
 	apps := p.Client.AppsV1()
 	return kube.OnTransient(ctx, func() error {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -57,6 +58,11 @@ type fakeCluster struct {
 	events          []string
 	listHooks       map[int]func()
 	lists           int
+	// refuseWatch answers every watch 403, as the least-privilege guide's
+	// roles do: the engine then reads every round.
+	refuseWatch bool
+	// watchHooks run once when the engine starts watching a resource.
+	watchHooks map[string]func()
 }
 
 const (
@@ -70,7 +76,8 @@ var (
 )
 
 func newFakeCluster(t *testing.T) *fakeCluster {
-	c := &fakeCluster{t: t, client: fake.NewClientset(), now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), listHooks: map[int]func(){}}
+	c := &fakeCluster{t: t, client: fake.NewClientset(), now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC), listHooks: map[int]func(){}, watchHooks: map[string]func(){}}
+	c.client.PrependWatchReactor("*", c.watch)
 	c.client.PrependReactor("create", "pods", c.createPod)
 	c.client.PrependReactor("delete", "pods", c.deletePod)
 	c.client.PrependReactor("list", "pods", c.listPods)
@@ -102,6 +109,30 @@ func (c *fakeCluster) tick() metav1.Time {
 
 // onList runs hook when the engine lists pods for the n-th time.
 func (c *fakeCluster) onList(n int, hook func()) { c.listHooks[n] = hook }
+
+// onWatch runs hook once, when the engine starts watching resource, after
+// the watch is open: what hook changes reaches the engine as events.
+func (c *fakeCluster) onWatch(resource string, hook func()) { c.watchHooks[resource] = hook }
+
+func (c *fakeCluster) watch(a k8stesting.Action) (bool, watch.Interface, error) {
+	c.mu.Lock()
+	refuse := c.refuseWatch
+	res := a.GetResource()
+	hook := c.watchHooks[res.Resource]
+	delete(c.watchHooks, res.Resource)
+	c.mu.Unlock()
+	if refuse {
+		return true, nil, apierrors.NewForbidden(res.GroupResource(), "", fmt.Errorf("watch is not granted"))
+	}
+	if hook == nil {
+		return false, nil, nil
+	}
+	w, err := c.client.Tracker().Watch(res, a.GetNamespace())
+	if err == nil {
+		hook()
+	}
+	return true, w, err
+}
 
 // fail makes the next n requests matching verb, resource and subresource
 // fail with err, after the first skip of them pass.

@@ -20,7 +20,10 @@ import (
 // manifests (examples/least-privilege, which the guide embeds) grant the
 // restart strategy's mode. A call added to the engine without a manifest to
 // match fails here, in the fast tier; the acceptance tests check the same
-// manifests against the real API server's RBAC.
+// manifests against the real API server's RBAC. The one request beyond them
+// is watch, which the engine's wait asks for once per thing it waits for and
+// does without when refused (as the guide's roles refuse it here): it then
+// reads every round, and never asks again.
 
 // guideRules reads the rules of the guide's manifests.
 func guideRules(t *testing.T, files ...string) []rbacv1.PolicyRule {
@@ -110,6 +113,7 @@ func TestRecycle_requestsStayWithinTheGuidesRoles(t *testing.T) {
 			t.Run(string(strategy)+"/"+sc.name, func(t *testing.T) {
 				t.Parallel()
 				c := newFakeCluster(t)
+				c.refuseWatch = true // the guide grants no watch
 				sc.setup(c)
 				c.client.ClearActions()
 				ctx := bounded(t)
@@ -123,9 +127,21 @@ func TestRecycle_requestsStayWithinTheGuidesRoles(t *testing.T) {
 				if len(c.client.Actions()) == 0 {
 					t.Fatal("no request recorded: the test tests nothing")
 				}
+				watches := map[string]int{}
 				for _, a := range c.client.Actions() {
+					if a.GetVerb() == "watch" && !grants(rules, a) {
+						watches[a.GetResource().Resource]++
+						continue
+					}
 					if !grants(rules, a) {
 						t.Errorf("%s %s/%s (%s) is not granted by %v", a.GetVerb(), a.GetResource().Resource, a.GetSubresource(), a.GetResource().Group, files)
+					}
+				}
+				for resource, n := range watches {
+					// One per recycle for the pods, one per restarted
+					// workload: never asked again after the refusal.
+					if most := map[string]int{"pods": 1}[resource]; most > 0 && n > most || most == 0 && n > 3 {
+						t.Errorf("watch %s asked %d times though refused", resource, n)
 					}
 				}
 			})

@@ -165,6 +165,9 @@ func (p Engine) Recycle(ctx context.Context, o RecycleOptions) (RecycleResult, e
 	}
 	r := &recycler{Engine: p, o: o, owners: owners, plan: plan}
 	err = r.run(ctx)
+	if r.view != nil {
+		r.view.close()
+	}
 	res.Retried = r.retried
 	if err == nil {
 		res.Listed = r.final
@@ -214,6 +217,8 @@ type recycler struct {
 	retried []string
 	// final is the wait's list of the round that found everything done.
 	final []corev1.Pod
+	// view is what the waits look at (watch.go).
+	view *waitView
 }
 
 func (r *recycler) run(ctx context.Context) error {

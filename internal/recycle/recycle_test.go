@@ -475,13 +475,17 @@ func TestRecycle_rolloutAlreadyUnderWay(t *testing.T) {
 		name       string
 		rsRevision string
 		await      bool
+		// polling: watches refused, the wait reads every round.
+		polling bool
 	}{
-		{"stale pods all of an older revision: wait for it", "1", true},
-		{"stale pods of the revision being rolled out: restart", "2", false},
+		{"stale pods all of an older revision: wait for it", "1", true, false},
+		{"stale pods all of an older revision: wait for it, polling", "1", true, true},
+		{"stale pods of the revision being rolled out: restart", "2", false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := newFakeCluster(t)
+			c.refuseWatch = tt.polling
 			c.deployment("api", 2, func(d *appsv1.Deployment) {
 				d.Status.UpdatedReplicas = 1
 				d.Annotations = map[string]string{revisionAnnotation: "2"}
@@ -501,8 +505,11 @@ func TestRecycle_rolloutAlreadyUnderWay(t *testing.T) {
 			}
 			c.webhookRole = roleA
 			if tt.await {
-				c.onList(3, func() {
-					// The Deployment controller finishes the rollout.
+				// While the engine waits (its second look at the pods
+				// when it polls; once it watches the Deployment
+				// otherwise), the Deployment controller finishes the
+				// rollout.
+				finish := func() {
 					c.mu.Lock()
 					defer c.mu.Unlock()
 					for _, name := range []string{"api-1-a", "api-1-b"} {
@@ -525,7 +532,12 @@ func TestRecycle_rolloutAlreadyUnderWay(t *testing.T) {
 					if err := c.client.Tracker().Update(gvr, d, testNS); err != nil {
 						t.Error(err)
 					}
-				})
+				}
+				if tt.polling {
+					c.onList(3, finish)
+				} else {
+					c.onWatch("deployments", finish)
+				}
 			}
 			res, err := c.pods().Recycle(bounded(t), c.options(StrategyRollout))
 			if err != nil {
@@ -567,5 +579,29 @@ func TestRecycle_apiServerGoneDuringTheWait(t *testing.T) {
 	}
 	if got, want := c.Events(), []string{"restart Deployment/api"}; !slices.Equal(got, want) {
 		t.Errorf("events = %v, want %v", got, want)
+	}
+}
+
+// Two restarts within one second change the template twice: each rolls
+// the workload.
+func TestRestart_twiceWithinASecond(t *testing.T) {
+	t.Parallel()
+	c := newFakeCluster(t)
+	c.deployment("api", 1)
+	c.client.ClearActions()
+	at := time.Date(2026, 3, 1, 12, 0, 0, 100, time.UTC)
+	for _, now := range []time.Time{at, at.Add(300 * time.Millisecond)} {
+		if err := c.pods().restart(t.Context(), testNS, Workload{KindDeployment, "api"}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var patches []string
+	for _, a := range c.client.Actions() {
+		if p, ok := a.(k8stesting.PatchActionImpl); ok {
+			patches = append(patches, string(p.GetPatch()))
+		}
+	}
+	if len(patches) != 2 || patches[0] == patches[1] {
+		t.Errorf("patches %q: want two that differ", patches)
 	}
 }

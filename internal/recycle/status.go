@@ -1,11 +1,10 @@
 package recycle
 
 import (
-	"context"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // RolloutFailedError is a rollout that will not finish by waiting longer: a
@@ -17,34 +16,23 @@ type RolloutFailedError struct {
 
 func (e *RolloutFailedError) Error() string { return e.Workload.String() + ": " + e.Reason }
 
-// rolloutStatus judges a restarted workload as `kubectl rollout status` does
-// (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go): done, or not
-// yet and why, or failed for good.
-func (p Engine) rolloutStatus(ctx context.Context, namespace string, w Workload) (bool, string, error) {
-	apps := p.Client.AppsV1()
-	switch w.Kind {
-	case KindDeployment:
-		d, err := apps.Deployments(namespace).Get(ctx, w.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		return deploymentStatus(d)
-	case KindStatefulSet:
-		s, err := apps.StatefulSets(namespace).Get(ctx, w.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		done, why := statefulSetStatus(s)
+// workloadStatus judges a restarted workload as `kubectl rollout status`
+// does (k8s.io/kubectl/pkg/polymorphichelpers/rollout_status.go): done, or
+// not yet and why, or failed for good. nil is a kind without a rollout.
+func workloadStatus(obj runtime.Object) (bool, string, error) {
+	switch o := obj.(type) {
+	case *appsv1.Deployment:
+		return deploymentStatus(o)
+	case *appsv1.StatefulSet:
+		done, why := statefulSetStatus(o)
 		return done, why, nil
-	case KindDaemonSet:
-		ds, err := apps.DaemonSets(namespace).Get(ctx, w.Name, metav1.GetOptions{})
-		if err != nil {
-			return false, "", err
-		}
-		done, why := daemonSetStatus(ds)
+	case *appsv1.DaemonSet:
+		done, why := daemonSetStatus(o)
 		return done, why, nil
+	case nil:
+		return true, "", nil
 	}
-	return true, "", nil
+	return false, "", fmt.Errorf("no rollout status for %T", obj)
 }
 
 func deploymentStatus(d *appsv1.Deployment) (bool, string, error) {

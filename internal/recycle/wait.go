@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -13,6 +14,16 @@ import (
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/kube"
 )
+
+// waitView is the recycle's view for its waits, made at the first.
+func (r *recycler) waitView() *waitView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.view == nil {
+		r.view = newWaitView(r.Client, r.o.Namespace, r.o.ServiceAccount, r.o.Selector)
+	}
+	return r.view
+}
 
 // target is something a recycle touched and waits for: a restarted
 // workload, or pods removed from a workload (or from nothing, for bare and
@@ -39,21 +50,36 @@ func (r *recycler) newTarget(w Workload, restart bool, gone []*corev1.Pod) *targ
 	return &target{workload: w, restart: restart, gone: gone, want: want}
 }
 
-// waitFor polls, one LIST per round (and one GET per restarted workload),
-// until every target is done: a restarted workload rolled out as `kubectl
-// rollout status` judges it, removed pods gone, and the workload's
+// watchedLook is how often the wait looks while its view is watched: a
+// look then costs no request, so it may look often, and see a rollout done
+// soon after it is.
+const watchedLook = 200 * time.Millisecond
+
+// waitFor looks at the recycle's view of the pods and the restarted
+// workloads, every PollInterval while a look costs requests, more often
+// while the view is watched (watchedLook; see waitView), until every target
+// is done: a restarted workload rolled out as
+// `kubectl rollout status` judges it, removed pods gone, and the workload's
 // replacements Ready and credentialed. Pods the recycle did not touch never
 // hold it up. A replacement without credentials re-enters planning.
 func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 	o := r.o
+	view := r.waitView()
 	retries := 0
 	var pending, lastPending []string
 	// unreachable is the last round's failure to reach the API server.
 	var unreachable error
-	err := wait.PollUntilContextCancel(ctx, o.PollInterval, false, func(ctx context.Context) (bool, error) {
+	var lastRead time.Time
+	err := wait.PollUntilContextCancel(ctx, min(o.PollInterval, watchedLook), false, func(ctx context.Context) (bool, error) {
+		if view.reads() {
+			if time.Since(lastRead) < o.PollInterval {
+				return false, nil
+			}
+			lastRead = time.Now()
+		}
 		pending = pending[:0]
 		unreachable = nil
-		pods, err := kube.PodsOf(ctx, r.Client, o.Namespace, o.ServiceAccount, o.Selector)
+		pods, err := view.livePods(ctx)
 		if err != nil {
 			if kube.IsTransient(err) {
 				pending = append(pending, "listing pods: "+err.Error())
@@ -72,7 +98,11 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 		var raced []StalePod
 		for _, t := range targets {
 			if t.restart {
-				done, why, err := r.rolloutStatus(ctx, o.Namespace, t.workload)
+				obj, err := view.workload(ctx, t.workload)
+				done, why := false, ""
+				if err == nil {
+					done, why, err = workloadStatus(obj)
+				}
 				var failed *RolloutFailedError
 				switch {
 				case errors.As(err, &failed):
@@ -124,6 +154,9 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 			if err := r.reenter(ctx, raced, retries); err != nil {
 				return false, err
 			}
+			// What the re-recycle did must not be missed for an event
+			// still on its way.
+			view.reread()
 			return false, nil
 		}
 		// One line when what is pending changes, not one per poll.
@@ -132,7 +165,10 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 		}
 		lastPending = append(lastPending[:0], pending...)
 		if len(pending) == 0 {
+			// Paced waits run side by side.
+			r.mu.Lock()
 			r.final = pods
+			r.mu.Unlock()
 		}
 		return len(pending) == 0, nil
 	})

@@ -41,7 +41,17 @@ func pod(created time.Time, volumes []corev1.Volume, containers ...corev1.Contai
 	}
 }
 
-func TestJudge(t *testing.T) {
+// judgeCase is a pod and what Judge must say of it.
+type judgeCase struct {
+	name         string
+	pod          *corev1.Pod
+	associated   bool
+	credentialed bool
+	recyclable   bool
+	reason       string
+}
+
+func judgeCases() []judgeCase {
 	after, before := changedAt.Add(time.Minute), changedAt.Add(-time.Minute)
 	irsaEnv := []corev1.EnvVar{
 		{Name: "AWS_ROLE_ARN", Value: "arn:aws:iam::123456789012:role/old"},
@@ -53,14 +63,7 @@ func TestJudge(t *testing.T) {
 	skipLabel := pod(after, nil, container("app"))
 	skipLabel.Labels = map[string]string{"eks.amazonaws.com/skip-pod-identity-webhook": "true"}
 
-	tests := []struct {
-		name         string
-		pod          *corev1.Pod
-		associated   bool
-		credentialed bool
-		recyclable   bool
-		reason       string
-	}{
+	return []judgeCase{
 		{"injected after the change", pod(after, []corev1.Volume{tokenVolume("pods.eks.amazonaws.com")}, withPodIdentity(container("app"))), true, true, false, ""},
 		{"same second as the change", pod(changedAt.Add(400*time.Millisecond), []corev1.Volume{tokenVolume("pods.eks.amazonaws.com")}, withPodIdentity(container("app"))), true, true, false, ""},
 		{"injected before the change", pod(before, []corev1.Volume{tokenVolume("pods.eks.amazonaws.com")}, withPodIdentity(container("app"))), true, false, true, "created before"},
@@ -80,6 +83,10 @@ func TestJudge(t *testing.T) {
 		{"released, pod plain", pod(before, nil, container("app")), false, true, false, ""},
 		{"released, pod on IRSA", pod(before, nil, container("app", irsaEnv...)), false, true, false, ""},
 	}
+}
+
+func TestJudge(t *testing.T) {
+	tests := judgeCases()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := Expectation{Associated: tt.associated, ChangedAt: changedAt}.Judge(tt.pod)

@@ -131,14 +131,16 @@ func (r *recycler) waitFor(ctx context.Context, targets []*target) error {
 				pending = append(pending, fmt.Sprintf("%s: %d of %d pods", t.workload, len(mine), t.want))
 			}
 			// A Deployment or DaemonSet rollout replaces every pod: its
-			// status can say done before the view has seen the last old
+			// status can say done before the view has seen the last stale
 			// pod go (two watches, two streams), and that pod must not be
-			// the last look's stale pod.
+			// the last look's stale pod. Pods an earlier, interrupted
+			// rollout already replaced were there before too, but carry
+			// the credentials, and stay.
 			replacesAll := t.restart && (t.workload.Kind == KindDeployment || t.workload.Kind == KindDaemonSet)
 			for _, pod := range mine {
 				if r.owners.Before[pod.UID] {
-					if replacesAll {
-						pending = append(pending, fmt.Sprintf("pod %s: old pod of %s still running", pod.Name, t.workload))
+					if replacesAll && !o.Credentials.Judge(pod).Credentialed {
+						pending = append(pending, fmt.Sprintf("pod %s: stale pod of %s still running", pod.Name, t.workload))
 					}
 					continue // not a replacement: the rollout status covers it
 				}

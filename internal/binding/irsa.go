@@ -117,11 +117,8 @@ func (m irsaBinding) bind(ctx context.Context, own Ownership) (bound, error) {
 		// A move back from Pod Identity: the annotations are in place,
 		// so the association can go; pods keep the credentials the agent
 		// cached until they are recycled below.
-		m.logf("migration: IRSA annotations in place on ServiceAccount %s/%s; deleting Pod Identity association %s", m.spec.Namespace, m.spec.ServiceAccount, own.AssociationID)
-		if m.EKS == nil {
-			return out, &MigrationError{Step: "delete the Pod Identity association", Err: errNoEKS}
-		}
-		if err := m.EKS.Delete(ctx, own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount); err != nil {
+		m.logf("migration: IRSA annotations in place on ServiceAccount %s/%s", m.spec.Namespace, m.spec.ServiceAccount)
+		if err := m.deleteAssociation(ctx, m.spec, own.AssociationID); err != nil {
 			return out, &MigrationError{Step: "delete Pod Identity association " + own.AssociationID, Err: err}
 		}
 		out.own.AssociationID, out.own.AssociationChangedAt, out.own.PodIdentityDeleted = "", time.Time{}, true
@@ -174,11 +171,7 @@ func (m irsaBinding) release(ctx context.Context, own Ownership) (DestroyOutcome
 	if own.AssociationID != "" {
 		// A move to Pod Identity that did not finish: its association
 		// is the binding's too.
-		if m.EKS == nil {
-			return DestroyOutcome{}, false, &DestroyError{Association: true, Err: errNoEKS}
-		}
-		m.logf("deleting Pod Identity association %s of ServiceAccount %s/%s", own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount)
-		if err := m.EKS.Delete(ctx, own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount); err != nil {
+		if err := m.deleteAssociation(ctx, m.spec, own.AssociationID); err != nil {
 			return DestroyOutcome{}, false, &DestroyError{Association: true, Err: err}
 		}
 	}

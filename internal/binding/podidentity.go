@@ -60,6 +60,16 @@ func (e *EKSError) Unwrap() error { return e.Err }
 // checks cluster_name at plan, so this is a bug.
 var errNoEKS = errors.New("no EKS client: the provider's cluster_name is not set")
 
+// deleteAssociation deletes association id of the spec's ServiceAccount:
+// on destroy, and when a binding moves back to IRSA.
+func (b Binder) deleteAssociation(ctx context.Context, spec Spec, id string) error {
+	if b.EKS == nil {
+		return errNoEKS
+	}
+	b.logf("deleting Pod Identity association %s of ServiceAccount %s/%s", id, spec.Namespace, spec.ServiceAccount)
+	return b.EKS.Delete(ctx, id, spec.Namespace, spec.ServiceAccount)
+}
+
 // settings is the association the spec asks for.
 func (m podIdentityBinding) settings() awseks.Settings {
 	s := m.spec.PodIdentity
@@ -322,11 +332,7 @@ func (m podIdentityBinding) releaseTakesEffectLater() bool { return true }
 func (m podIdentityBinding) release(ctx context.Context, own Ownership) (DestroyOutcome, bool, error) {
 	var out DestroyOutcome
 	if own.AssociationID != "" {
-		if m.EKS == nil {
-			return out, false, &DestroyError{Association: true, Err: errNoEKS}
-		}
-		m.logf("deleting Pod Identity association %s of ServiceAccount %s/%s", own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount)
-		if err := m.EKS.Delete(ctx, own.AssociationID, m.spec.Namespace, m.spec.ServiceAccount); err != nil {
+		if err := m.deleteAssociation(ctx, m.spec, own.AssociationID); err != nil {
 			return out, false, &DestroyError{Association: true, Err: err}
 		}
 		out.AssociationDeleted = own.AssociationID

@@ -99,7 +99,7 @@ func migrationStepFailed(object string, err *binding.MigrationError) diag.Diagno
 
 // migrationPlanned is the plan warning of a move between mechanisms, with
 // each step apply takes.
-func migrationPlanned(object, from, to, cluster, role, pods string) diag.Diagnostic {
+func migrationPlanned(object, from, to, cluster, role string) diag.Diagnostic {
 	var steps string
 	if to == string(binding.MechanismPodIdentity) {
 		steps = fmt.Sprintf("  1. create the EKS Pod Identity association of %s in cluster %s with role %s (the IRSA annotations stay);\n"+
@@ -113,8 +113,8 @@ func migrationPlanned(object, from, to, cluster, role, pods string) diag.Diagnos
 			"  4. recycle every pod still on container credentials, and wait for replacements with IRSA credentials.\n", object, role)
 	}
 	return diag.NewWarningDiagnostic("Apply Will Migrate the Binding",
-		fmt.Sprintf("The binding moves from %s to %s, in place:\n%s%s"+
+		fmt.Sprintf("The binding moves from %s to %s, in place:\n%s"+
 			"No step leaves a pod without credentials: old pods keep the old mechanism's until they are replaced. If apply stops "+
 			"part way (a timeout, an interrupt), state records where it is and the next apply continues. To roll back, set "+
-			"mechanism back; the same steps run the other way.", from, to, steps, pods))
+			"mechanism back; the same steps run the other way.", from, to, steps))
 }

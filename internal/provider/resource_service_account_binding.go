@@ -106,16 +106,11 @@ func (r *serviceAccountBindingResource) apply(ctx context.Context, conn kube.Con
 		// Only an update of an imported binding adopts.
 		own.Adopt = false
 	}
-	binder := binding.Binder{Conn: conn, Lookup: r.data.reads.ServiceAccount, Logf: func(format string, args ...any) {
-		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
-	}}
-	if spec.Mechanism == binding.MechanismPodIdentity || own.AssociationID != "" {
-		client, err := r.data.eksClient(ctx)
-		if err != nil {
-			return append(diags, eksAPIError("Reach EKS", err))
-		}
-		binder.EKS = client
+	binder, d := r.binder(ctx, conn, spec.Spec, own)
+	if diags.Append(d...); diags.HasError() {
+		return diags
 	}
+	binder.Lookup = r.data.reads.ServiceAccount
 	out, err := binder.Apply(ctx, spec.Spec, own)
 	// Whatever happened, this process's picture of the ServiceAccount and
 	// its pods is out of date.
@@ -378,19 +373,29 @@ func (r *serviceAccountBindingResource) Delete(ctx context.Context, req resource
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	binder := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
-		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": ns, "service_account": name})
+	binder, diags := r.binder(ctx, conn, spec.Spec, own)
+	if resp.Diagnostics.Append(diags...); resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := binder.Destroy(ctx, spec.Spec, own, spec.OnDestroy)
+	resp.Diagnostics.Append(destroyDiagnostics(ctx, spec, out, err, r.data.kubeHost)...)
+}
+
+// binder is the Binder of a change: INFO logs naming the ServiceAccount,
+// and the EKS client when the binding has or will have an association.
+func (r *serviceAccountBindingResource) binder(ctx context.Context, conn kube.Conn, spec binding.Spec, own binding.Ownership) (binding.Binder, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	b := binding.Binder{Conn: conn, Logf: func(format string, args ...any) {
+		tflog.Info(ctx, fmt.Sprintf(format, args...), map[string]any{"namespace": spec.Namespace, "service_account": spec.ServiceAccount})
 	}}
 	if spec.Mechanism == binding.MechanismPodIdentity || own.AssociationID != "" {
 		client, err := r.data.eksClient(ctx)
 		if err != nil {
-			resp.Diagnostics.Append(eksAPIError("Reach EKS", err))
-			return
+			diags.Append(eksAPIError("Reach EKS", err))
 		}
-		binder.EKS = client
+		b.EKS = client
 	}
-	out, err := binder.Destroy(ctx, spec.Spec, own, spec.OnDestroy)
-	resp.Diagnostics.Append(destroyDiagnostics(ctx, spec, out, err, r.data.kubeHost)...)
+	return b, diags
 }
 
 // destroyDiagnostics renders what Destroy did and found.

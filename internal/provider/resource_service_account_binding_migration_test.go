@@ -57,12 +57,6 @@ func (c *testCluster) checkSDKIdentity(app, role string, podIdentity bool) resou
 	}
 }
 
-// checkIRSAPods asserts app has n live Ready pods, none of before, each
-// carrying IRSA credentials of role (the IRSA oracle).
-func (c *testCluster) checkIRSAPods(app string, before map[string]corev1.Pod, n int, role string) resource.TestCheckFunc {
-	return c.checkReplaced(app, before, n, role)
-}
-
 // TestAccMigration_bothWays: one in-place update moves a binding from IRSA
 // to EKS Pod Identity (association, gate, recycle, the annotations removed
 // last), and another moves it back (annotations, association deleted,
@@ -83,7 +77,7 @@ func TestAccMigration_bothWays(t *testing.T) {
 			{
 				Config: migrationConfig(c.ns, "api", irsaRole, "irsa"),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					c.checkIRSAPods("api", first, 2, irsaRole),
+					c.checkReplaced("api", first, 2, irsaRole),
 					c.checkSDKIdentity("api", irsaRole, false),
 				),
 			},
@@ -118,7 +112,7 @@ func TestAccMigration_bothWays(t *testing.T) {
 					statecheck.ExpectKnownValue(resourceAddr, tfjsonpath.New("stale_pods"), knownvalue.ListExact(nil)),
 				},
 				Check: resource.ComposeAggregateTestCheckFunc(
-					func(s *terraform.State) error { return c.checkIRSAPods("api", onPodIdentity, 2, irsaRole)(s) },
+					func(s *terraform.State) error { return c.checkReplaced("api", onPodIdentity, 2, irsaRole)(s) },
 					c.checkSDKIdentity("api", irsaRole, false),
 					c.checkAnnotations("api", map[string]string{irsa.RoleARNAnnotation: irsaRole}),
 					func(*terraform.State) error {

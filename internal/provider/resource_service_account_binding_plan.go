@@ -75,7 +75,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	if migrating {
 		ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
 		resp.Diagnostics.Append(migrationPlanned("ServiceAccount "+ns+"/"+name, string(state.mechanism()), string(plan.mechanism()),
-			r.data.clusterName, plan.RoleARN.ValueString(), ""))
+			r.data.clusterName, plan.RoleARN.ValueString()))
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("stale_pods"), unknownStalePods())...)
 	}
 	if plan.mechanism() == binding.MechanismPodIdentity {

@@ -147,42 +147,13 @@ func (c *testCluster) checkAssociation(sa, role string) resource.TestCheckFunc {
 
 // checkPodIdentityPods asserts app has n live pods, none of before, each
 // Ready with container credentials (the oracle), and that the SDK's chain
-// run as one of them is role (the agent, EKS Auth and moto answering).
+// run as each of them is role through the container credentials endpoint
+// (the agent, EKS Auth and moto answering).
 func (c *testCluster) checkPodIdentityPods(app string, before map[string]corev1.Pod, n int, role string) resource.TestCheckFunc {
-	return func(*terraform.State) error {
-		old := uids(before)
-		now := c.pods(app)
-		if len(now) != n {
-			return fmt.Errorf("app=%s has %d live pods, want %d", app, len(now), n)
-		}
-		for _, p := range now {
-			if old[string(p.UID)] {
-				return fmt.Errorf("pod %s of app=%s was not replaced", p.Name, app)
-			}
-			if ok, reason := podIdentityOracle(&p); !ok {
-				return fmt.Errorf("pod %s of app=%s: %s", p.Name, app, reason)
-			}
-			if !isReady(p) {
-				return fmt.Errorf("pod %s of app=%s is not Ready", p.Name, app)
-			}
-		}
-		p := now[onlyPodName(now)]
-		arn, err := testenv.CallerIdentity(context.Background(), &p, p.Spec.Containers[0].Name)
-		if err != nil {
-			return fmt.Errorf("the SDK's credential chain as pod %s: %w", p.Name, err)
-		}
-		if want := assumedRole(role); !strings.HasPrefix(arn, want) {
-			return fmt.Errorf("pod %s is %s, want a session of %s", p.Name, arn, want)
-		}
-		return nil
-	}
-}
-
-func onlyPodName(pods map[string]corev1.Pod) string {
-	for name := range pods {
-		return name
-	}
-	return ""
+	return resource.ComposeAggregateTestCheckFunc(
+		c.checkReplacedBy(app, before, n, podIdentityOracle),
+		c.checkSDKIdentity(app, role, true),
+	)
 }
 
 // assumedRole is the STS ARN prefix of a session of role.

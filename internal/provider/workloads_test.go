@@ -154,6 +154,13 @@ func uids(pods map[string]corev1.Pod) map[string]bool {
 // checkReplaced asserts every live pod of app is new (no UID of before),
 // there are n of them, and each carries role's credentials.
 func (c *testCluster) checkReplaced(app string, before map[string]corev1.Pod, n int, role string) resource.TestCheckFunc {
+	return c.checkReplacedBy(app, before, n, func(p *corev1.Pod) (bool, string) {
+		return credentialedOracle(p, oracleWant{Role: role})
+	})
+}
+
+// checkReplacedBy is checkReplaced with the oracle of a mechanism.
+func (c *testCluster) checkReplacedBy(app string, before map[string]corev1.Pod, n int, credentialed func(*corev1.Pod) (bool, string)) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		old := uids(before)
 		now := c.pods(app)
@@ -164,7 +171,7 @@ func (c *testCluster) checkReplaced(app string, before map[string]corev1.Pod, n 
 			if old[string(p.UID)] {
 				return fmt.Errorf("pod %s of app=%s was not replaced", p.Name, app)
 			}
-			if ok, reason := credentialedOracle(&p, oracleWant{Role: role}); !ok {
+			if ok, reason := credentialed(&p); !ok {
 				return fmt.Errorf("pod %s of app=%s: %s", p.Name, app, reason)
 			}
 			if !isReady(p) {

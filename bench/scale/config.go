@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
 // The tools' configurations differ only in the resource: the same
@@ -73,6 +75,29 @@ provider "irsa" {
 		resource: "irsa_service_account_binding",
 		body: func(namespace, name, role string) string {
 			return fmt.Sprintf("  namespace       = %s\n  service_account = %s\n  role_arn        = %s\n", namespace, name, role)
+		},
+	}
+	// oursPodIdentityTool is ours with mechanism = "pod_identity": the same
+	// resource, bound through EKS Pod Identity associations.
+	oursPodIdentityTool = tool{
+		name:   toolOursPodIdentity,
+		prefix: "ourspi",
+		header: fmt.Sprintf(`terraform {
+  required_providers {
+    irsa = { source = "irsa-dev/irsa" }
+  }
+}
+
+# IAM is not what is measured: no trust check. AWS_ENDPOINT_URL_EKS points
+# at the environment's EKS API emulator.
+provider "irsa" {
+  trust_check  = "off"
+  cluster_name = %q
+}
+`, testenv.ClusterName),
+		resource: "irsa_service_account_binding",
+		body: func(namespace, name, role string) string {
+			return fmt.Sprintf("  namespace       = %s\n  service_account = %s\n  role_arn        = %s\n  mechanism       = \"pod_identity\"\n", namespace, name, role)
 		},
 	}
 	peerTool = tool{

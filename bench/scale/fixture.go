@@ -67,6 +67,19 @@ func (l layout) apps(n int) []sa {
 	return out
 }
 
+// podIdentity are the ServiceAccounts of the pod_identity bindings, perNS
+// in each namespace (500 at -scale 1): bare until their associations have
+// propagated, then each backs a Deployment like an app ServiceAccount.
+func (l layout) podIdentity() []sa {
+	var out []sa
+	for ns := range l.namespaces {
+		for i := range l.perNS {
+			out = append(out, sa{namespaceName(ns), fmt.Sprintf("pi-%d", i)})
+		}
+	}
+	return out
+}
+
 // bare are the ServiceAccounts of one apply-create set (createSet), perNS
 // in each namespace, without pods or annotations.
 func (l layout) bare(set string) []sa {
@@ -106,7 +119,8 @@ func (l layout) oneEach(name string) []sa {
 const fixtureLimit = 32
 
 // createFixture creates the namespaces and every ServiceAccount (bare: the
-// apply-create sets, when that scenario runs), and the
+// apply-create sets and the pod_identity ServiceAccounts, when those
+// scenarios run), and the
 // Deployments of the app and kc ServiceAccounts, whose role annotation is
 // set at creation so the webhook injects into every pod. The rc and ri
 // Deployments come later (createDeployments), once the provider has
@@ -213,7 +227,10 @@ func (b *bench) settle(ctx context.Context, want int) error {
 			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 				running++
 			}
-			if slices.ContainsFunc(p.Spec.Containers[0].Env, func(e corev1.EnvVar) bool { return e.Name == "AWS_ROLE_ARN" }) {
+			// IRSA's variable, or EKS Pod Identity's (the pi ServiceAccounts).
+			if slices.ContainsFunc(p.Spec.Containers[0].Env, func(e corev1.EnvVar) bool {
+				return e.Name == "AWS_ROLE_ARN" || e.Name == "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+			}) {
 				credentialed++
 			}
 		}

@@ -5,9 +5,12 @@
 // creating 500 bindings against the same 500 annotations, and a role change
 // of 50 bindings whose ServiceAccounts back 10-replica Deployments against
 // `kubectl annotate` + `rollout restart` + `rollout status` (xargs -P 10 and
-// sequential). Ours and the peer alternate; each cell is the median of
+// sequential), and a refresh of 500 pod_identity bindings (EKS Pod Identity
+// associations, pods credentialed by the agent) next to the same refresh of
+// IRSA bindings and the no-op provider. Ours and the peer alternate; each cell is the median of
 // -runs. It reports wall time, API requests by verb and resource (from the
-// API server's /metrics, net of an idle interval) and the peak RSS of the
+// API server's /metrics, net of an idle interval; EKS requests from the EKS
+// API emulator's own counts) and the peak RSS of the
 // provider plugin, in bench/results/<date>.md and README.md's Performance
 // section.
 //
@@ -45,7 +48,7 @@ func main() {
 	var o options
 	flag.Float64Var(&o.scale, "scale", 1, "fraction of the issue's sizes (50 namespaces, 5,000 pods, plans of 50/200/500, apply of 500, recycle of 50); 0.1 for a smoke run")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each command; the median is reported")
-	flag.StringVar(&o.scenarios, "scenarios", "plan,apply,recycle", "comma-separated scenarios to run: plan, apply, recycle")
+	flag.StringVar(&o.scenarios, "scenarios", "plan,apply,recycle,podidentity", "comma-separated scenarios to run: plan, apply, recycle, podidentity")
 	flag.StringVar(&o.stateDir, "state", ".testenv-bench", "state directory of the benchmark's own environment (created fresh, removed at the end)")
 	flag.StringVar(&o.terraform, "terraform", "terraform", "the terraform (or tofu) CLI")
 	flag.StringVar(&o.out, "out", "", "results file (default bench/results/<YYYY-MM-DD>.md)")

@@ -15,6 +15,7 @@ import (
 type sample struct {
 	wall     time.Duration
 	requests counts // net of the idle rate
+	eks      counts // EKS API requests by operation, from the emulator's counts
 	rssKB    int64  // peak VmHWM of the provider plugin; 0 for kubectl
 	changes  bool   // a plan that was not empty (exit code 2 of -detailed-exitcode)
 	// cpu is the command's user+system CPU time with its reaped children:
@@ -88,6 +89,10 @@ func (b *bench) measure(ctx context.Context, c command) (sample, error) {
 	if err != nil {
 		return sample{}, err
 	}
+	eksBefore, err := b.env.EKSRequestCounts(ctx)
+	if err != nil {
+		return sample{}, err
+	}
 	start := time.Now()
 	var w *rssWatch
 	code, cpu, err := b.execute(ctx, c, func(pid int) { w = watchRSS(pid) })
@@ -104,9 +109,26 @@ func (b *bench) measure(ctx context.Context, c command) (sample, error) {
 		return sample{}, err
 	}
 	interval := time.Since(start)
-	s := sample{wall: wall, requests: net(diff(before, after), b.idle, interval), rssKB: rss, changes: c.plan && code == 2, cpu: cpu}
+	eksAfter, err := b.env.EKSRequestCounts(ctx)
+	if err != nil {
+		return sample{}, err
+	}
+	s := sample{wall: wall, requests: net(diff(before, after), b.idle, interval), eks: eksDiff(eksBefore, eksAfter), rssKB: rss, changes: c.plan && code == 2, cpu: cpu}
 	fmt.Fprintf(os.Stderr, "  %-44s %7.1fs %6.1fs CPU %6.0f requests %6.0f MiB%s\n", c.label, wall.Seconds(), cpu.Seconds(), s.requests.total(), float64(rss)/1024, map[bool]string{true: "  (plan not empty)"}[s.changes])
 	return s, nil
+}
+
+// eksDiff is the EKS requests between two of the emulator's counts, by
+// operation. Nothing else calls the emulator while a command runs, so
+// there is no idle rate to subtract.
+func eksDiff(before, after map[string]int) counts {
+	d := counts{}
+	for op, n := range after {
+		if n > before[op] {
+			d[op] = float64(n - before[op])
+		}
+	}
+	return d
 }
 
 func lastLines(s string, n int) string {

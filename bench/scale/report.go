@@ -44,9 +44,9 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		parallelism: o.parallelism,
 		idle:        o.idle,
 		fixture: fmt.Sprintf("%d namespaces; %d ServiceAccounts each backing a %d-replica Deployment (%d pods on one kwok node, "+
-			"every one credentialed by the pod identity webhook): %d for the plans, 3 × %d for the role changes; "+
+			"every one credentialed by the pod identity webhook): %d for the plans, 3 × %d for the role changes%s; "+
 			"%d bare ServiceAccounts (no pods, no annotation) for apply-create, a set of %d for each run of each tool",
-			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, bareCount(o, l), l.total()),
+			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, podIdentityFixture(o, l), bareCount(o, l), l.total()),
 	}
 	var tf struct {
 		Version string `json:"terraform_version"`
@@ -67,6 +67,16 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		in.kubectl = m[1]
 	}
 	return in
+}
+
+// podIdentityFixture describes the pod_identity ServiceAccounts, when that
+// scenario runs.
+func podIdentityFixture(o options, l layout) string {
+	if !o.has("podidentity") {
+		return ""
+	}
+	return fmt.Sprintf(", %d for the pod_identity bindings (an EKS Pod Identity association each, created before their pods, "+
+		"so every pod carries the agent's container credentials)", l.total())
 }
 
 // bareCount is the number of apply-create ServiceAccounts, when it runs.
@@ -148,7 +158,8 @@ type stats struct {
 	wall, minWall, maxWall time.Duration
 	requests               counts // median of each key
 	total                  float64
-	rssKB                  int64 // median peak
+	eks                    counts // EKS requests, median of each operation
+	rssKB                  int64  // median peak
 	cpu                    time.Duration
 	changes                bool
 }
@@ -162,30 +173,39 @@ func (c *cell) stats() stats {
 	totals := make([]float64, 0, len(c.samples))
 	rss := make([]int64, 0, len(c.samples))
 	cpus := make([]time.Duration, 0, len(c.samples))
-	keys := map[string]bool{}
 	for _, x := range c.samples {
 		walls = append(walls, x.wall)
 		cpus = append(cpus, x.cpu)
 		totals = append(totals, x.requests.total())
 		rss = append(rss, x.rssKB)
 		s.changes = s.changes || x.changes
-		for k := range x.requests {
-			keys[k] = true
-		}
 	}
 	s.wall, s.minWall, s.maxWall = median(walls), slices.Min(walls), slices.Max(walls)
 	s.total, s.rssKB, s.cpu = median(totals), median(rss), median(cpus)
-	s.requests = counts{}
-	for k := range keys {
-		vals := make([]float64, 0, len(c.samples))
-		for _, x := range c.samples {
-			vals = append(vals, x.requests[k])
-		}
-		if m := median(vals); m > 0 {
-			s.requests[k] = m
+	s.requests = medianCounts(c.samples, func(x sample) counts { return x.requests })
+	s.eks = medianCounts(c.samples, func(x sample) counts { return x.eks })
+	return s
+}
+
+// medianCounts is the median of each key of the counts of samples.
+func medianCounts(samples []sample, of func(sample) counts) counts {
+	keys := map[string]bool{}
+	for _, x := range samples {
+		for k := range of(x) {
+			keys[k] = true
 		}
 	}
-	return s
+	out := counts{}
+	for k := range keys {
+		vals := make([]float64, 0, len(samples))
+		for _, x := range samples {
+			vals = append(vals, of(x)[k])
+		}
+		if m := median(vals); m > 0 {
+			out[k] = m
+		}
+	}
+	return out
 }
 
 func median[T cmp.Ordered](xs []T) T {
@@ -250,8 +270,8 @@ func summary(res *results) string {
 // details is the per-cell table of the results file.
 func details(res *results) string {
 	var w strings.Builder
-	w.WriteString("| scenario | tool | wall, median (min–max) | CPU | requests | per binding | most requested | peak RSS |\n")
-	w.WriteString("|---|---|--:|--:|--:|--:|---|--:|\n")
+	w.WriteString("| scenario | tool | wall, median (min–max) | CPU | requests | per binding | most requested | EKS requests | peak RSS |\n")
+	w.WriteString("|---|---|--:|--:|--:|--:|---|---|--:|\n")
 	for _, c := range res.cells {
 		if len(c.samples) == 0 {
 			continue // an incomplete run's
@@ -261,9 +281,13 @@ func details(res *results) string {
 		if s.changes {
 			note = " (plan not empty)"
 		}
-		fmt.Fprintf(&w, "| %s | %s%s | %s (%s–%s) | %s | %.0f | %.1f | %s | %s |\n",
+		eks := "–"
+		if len(s.eks) > 0 {
+			eks = fmt.Sprintf("%.0f: %s", s.eks.total(), s.eks.top(len(s.eks)))
+		}
+		fmt.Fprintf(&w, "| %s | %s%s | %s (%s–%s) | %s | %.0f | %.1f | %s | %s | %s |\n",
 			c.scenario, c.tool, note, secs(s.wall), secs(s.minWall), secs(s.maxWall), secs(s.cpu),
-			s.total, s.total/float64(c.bindings), s.requests.top(5), mib(s.rssKB))
+			s.total, s.total/float64(c.bindings), s.requests.top(5), eks, mib(s.rssKB))
 	}
 	return w.String()
 }
@@ -331,6 +355,10 @@ func (b *bench) report(o options, in info, res *results) error {
 		"`time_static` does no I/O, in the same shape with the same three strings per resource: what Terraform and the "+
 		"framework leave a provider, the floor for ours (\"ratio to no-op\"). Every plugin's logs are off "+
 		"(`TF_LOG_SDK*=OFF` and each provider's `TF_LOG_PROVIDER_*=OFF`, ours and the peer's alike).\n", toolNoop, in.noop)
+	fmt.Fprintf(&w, "- Pod Identity: the plans of %q (`mechanism = \"pod_identity\"`, `cluster_name` set, EKS through "+
+		"the environment's EKS API emulator) alternate with ours under IRSA and the no-op provider, each a state of as "+
+		"many bindings in the same namespaces; in those rows the \"peer\" is ours under IRSA, and \"EKS requests\" are "+
+		"the emulator's own counts by operation.\n", toolOursPodIdentity)
 	fmt.Fprintf(&w, "- %s: the same plans of `terraform_data` resources, in the same shapes, with no provider "+
 		"plugin and no cluster: what Terraform itself spends on that many resource instances.\n\n", toolAlone)
 	w.WriteString("## Summary\n\n")

@@ -36,6 +36,9 @@ func run(ctx context.Context, o options) (err error) {
 	if o.has("apply") {
 		bare = l.allBare(o.runs)
 	}
+	if o.has("podidentity") {
+		bare = slices.Concat(bare, l.podIdentity())
+	}
 	step(fmt.Sprintf("fixture: %d namespaces, %d ServiceAccounts with %d-replica Deployments (%d pods), %d bare ServiceAccounts",
 		l.namespaces, l.total()+l.namespaces, l.replicas, wantPods, len(bare)))
 	if err := b.createFixture(ctx, l, bare); err != nil {
@@ -59,6 +62,16 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		wantPods += 2 * l.recycle * l.replicas
+		if err := b.settle(ctx, wantPods); err != nil {
+			return err
+		}
+	}
+	if o.has("podidentity") {
+		step("setup: the pod_identity state, then its Deployments")
+		if err := b.setupPodIdentity(ctx, l, o.has("plan")); err != nil {
+			return err
+		}
+		wantPods += l.total() * l.replicas
 		if err := b.settle(ctx, wantPods); err != nil {
 			return err
 		}
@@ -101,6 +114,12 @@ func (b *bench) scenarios(ctx context.Context, o options, l layout, res *results
 	if o.has("recycle") {
 		step("role change and recycle")
 		if err := b.recycles(ctx, l, res, wantPods); err != nil {
+			return err
+		}
+	}
+	if o.has("podidentity") {
+		step("plans of pod_identity bindings")
+		if err := b.podIdentityPlans(ctx, l, res); err != nil {
 			return err
 		}
 	}

@@ -8,18 +8,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Tools, as the report names them.
 const (
-	toolOurs        = "irsa"
-	toolAnnotations = "kubernetes_annotations"
-	toolKubectlSeq  = "kubectl, sequential"
-	toolAlone       = "Terraform alone"
-	toolNoop        = "time_static (no-op provider)"
+	toolOurs            = "irsa"
+	toolOursPodIdentity = "irsa, mechanism pod_identity"
+	toolAnnotations     = "kubernetes_annotations"
+	toolKubectlSeq      = "kubectl, sequential"
+	toolAlone           = "Terraform alone"
+	toolNoop            = "time_static (no-op provider)"
 )
 
 // planTools are the tools of the plans, in the order they alternate.
@@ -304,4 +307,108 @@ func envValue(c corev1.Container, name string) string {
 		}
 	}
 	return ""
+}
+
+// podIdentityRole is the role of the pod_identity bindings. Unlike the IRSA
+// roles it must exist: EKS (and its emulator) refuses an association whose
+// role IAM does not have, or does not trust pods.eks.amazonaws.com.
+const podIdentityRole = "bench-pi"
+
+// setupPodIdentity applies, unmeasured, the state of a pod_identity binding
+// on every pi ServiceAccount (one association each; they have no pods yet,
+// so nothing is recycled), waits until EKS has propagated every association
+// to the webhook, and only then creates their Deployments, so every pod
+// starts with Pod Identity's container credentials. The refresh is
+// compared with the IRSA state and the no-op provider's state of as many
+// bindings, which the plans' setup applies; without it, this does.
+func (b *bench) setupPodIdentity(ctx context.Context, l layout, plansSetUp bool) error {
+	role, err := b.env.CreatePodIdentityRole(ctx, podIdentityRole)
+	if err != nil {
+		return fmt.Errorf("create the Pod Identity role: %w", err)
+	}
+	n := l.total()
+	if err := writeConfig(b.dir("ourspi-refresh"), oursPodIdentityTool, forEach, bindingsOf(l.podIdentity(), role)); err != nil {
+		return err
+	}
+	if err := b.run(ctx, b.terraform("setup ours pod_identity", b.dir("ourspi-refresh"), b.withParallelism(applyArgs)...)); err != nil {
+		return err
+	}
+	if !plansSetUp {
+		for _, t := range []tool{oursTool, noopTool} {
+			dir := b.planDir(t, forEach, n)
+			if err := writeConfig(dir, t, forEach, bindingsOf(l.apps(n), roleA)); err != nil {
+				return err
+			}
+			if err := b.run(ctx, b.terraform(fmt.Sprintf("setup %s plan %d %s", t.prefix, n, forEach), dir, b.withParallelism(applyArgs)...)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := b.waitPropagated(ctx, n); err != nil {
+		return err
+	}
+	return b.createDeployments(ctx, l.podIdentity(), l.replicas)
+}
+
+// waitPropagated waits until the EKS API emulator has nothing on its way to
+// the webhook and lists at least n associations there.
+func (b *bench) waitPropagated(ctx context.Context, n int) error {
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		p, err := b.env.EKSPropagation(ctx)
+		if err != nil {
+			return false, err
+		}
+		last = fmt.Sprintf("%d associations propagated, %d changes pending", len(p.Associations), p.Pending)
+		return p.Pending == 0 && len(p.Associations) >= n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("EKS did not propagate the associations (%s): %w", last, err)
+	}
+	return nil
+}
+
+// podIdentityPlans measures `plan -refresh-only` and `plan` of the
+// pod_identity state, alternating with the IRSA state of as many bindings
+// (in the summary's peer column: what the same refresh costs under the
+// default mechanism) and the no-op provider. Each pod_identity binding's
+// Read describes its association (ListPodIdentityAssociations has no role,
+// so drift needs Describe): the EKS requests are reported beside the
+// API server's.
+func (b *bench) podIdentityPlans(ctx context.Context, l layout, res *results) error {
+	n := l.total()
+	dirs := []struct {
+		tool tool
+		dir  string
+	}{
+		{oursPodIdentityTool, b.dir("ourspi-refresh")},
+		{oursTool, b.planDir(oursTool, forEach, n)},
+		{noopTool, b.planDir(noopTool, forEach, n)},
+	}
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{
+		{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
+		{"plan", planArgs},
+	} {
+		scenario := fmt.Sprintf("%s, %d pod_identity bindings, %s", mode.name, n, forEach)
+		cells := make([]*cell, len(dirs))
+		for i, d := range dirs {
+			cells[i] = res.add(scenario, d.tool.name, n)
+		}
+		res.compareWithFloor(cells[0], cells[1], cells[2])
+		for r := range b.runs {
+			for i, d := range dirs {
+				cmd := b.terraform(fmt.Sprintf("%s %s %d pod_identity run %d", d.tool.prefix, mode.name, n, r+1), d.dir, b.withParallelism(mode.args)...)
+				cmd.plan = true
+				sm, err := b.measure(ctx, cmd)
+				if err != nil {
+					return err
+				}
+				cells[i].samples = append(cells[i].samples, sm)
+			}
+		}
+	}
+	return nil
 }

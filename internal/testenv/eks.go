@@ -141,6 +141,23 @@ func SetAssociationOwner(ctx context.Context, id, ownerARN string) error {
 	return eksAdmin(ctx, http.MethodPut, "associations/"+neturl.PathEscape(id)+"/owner", body, nil)
 }
 
+// EKSRequestCounts is the package function's answer for this environment's
+// emulator, for a process (the benchmark) that holds the Env instead of
+// its exported variables.
+func (e *Env) EKSRequestCounts(ctx context.Context) (map[string]int, error) {
+	var counts map[string]int
+	err := eksAdminAt(ctx, e.EKSURL, http.MethodGet, "requests", nil, &counts)
+	return counts, err
+}
+
+// EKSPropagation is the package function's answer for this environment's
+// emulator.
+func (e *Env) EKSPropagation(ctx context.Context) (eksapi.Propagation, error) {
+	var p eksapi.Propagation
+	err := eksAdminAt(ctx, e.EKSURL, http.MethodGet, "propagation", nil, &p)
+	return p, err
+}
+
 func eksAdmin(ctx context.Context, method, path string, body []byte, out any) error {
 	url := os.Getenv("IRSA_TESTENV_EKS_URL")
 	if url == "" {

@@ -40,6 +40,12 @@ func CreatePodIdentityRole(ctx context.Context, name string) (string, error) {
 	return putRole(ctx, iamAt(url), name, PodIdentityTrustPolicy)
 }
 
+// CreatePodIdentityRole is the package function for this environment's
+// moto, for a process (the benchmark) that holds the Env.
+func (e *Env) CreatePodIdentityRole(ctx context.Context, name string) (string, error) {
+	return putRole(ctx, e.iam(), name, PodIdentityTrustPolicy)
+}
+
 // CreateRole creates (or updates) a role in the emulated account whose trust
 // policy lets ServiceAccount namespace/serviceAccount of this cluster assume
 // it, as a platform team's IAM module would. It returns the role ARN.

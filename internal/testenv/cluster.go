@@ -21,6 +21,11 @@ import (
 // components run: the kwok node, the webhook registration, the OIDC provider.
 
 // createFakeNode registers the node kwok plays the kubelet for.
+// fakeNodePods is how many pods the kwok node takes: more than the
+// benchmark's fixture holds at once (11,500 pods, and the role change's
+// surge), so that no pod stays Pending for want of room.
+const fakeNodePods = "50000"
+
 func createFakeNode(ctx context.Context, client kubernetes.Interface, procs []*Process) error {
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
@@ -33,12 +38,12 @@ func createFakeNode(ctx context.Context, client kubernetes.Interface, procs []*P
 		},
 		Status: corev1.NodeStatus{
 			Capacity: corev1.ResourceList{
-				corev1.ResourcePods:   resource.MustParse("10000"),
+				corev1.ResourcePods:   resource.MustParse(fakeNodePods),
 				corev1.ResourceCPU:    resource.MustParse("1000"),
 				corev1.ResourceMemory: resource.MustParse("4Ti"),
 			},
 			Allocatable: corev1.ResourceList{
-				corev1.ResourcePods:   resource.MustParse("10000"),
+				corev1.ResourcePods:   resource.MustParse(fakeNodePods),
 				corev1.ResourceCPU:    resource.MustParse("1000"),
 				corev1.ResourceMemory: resource.MustParse("4Ti"),
 			},

@@ -1,6 +1,7 @@
 package irsa
 
 import (
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,5 +78,14 @@ func TestInspect_fixturesNoticeEachPartIRSAReads(t *testing.T) {
 		if !noticed {
 			t.Errorf("no fixture's verdict changes without the pods' %s", part)
 		}
+	}
+}
+
+// The snapshot keeps only the volumes and mounts it names as the webhook's
+// token volumes: this mechanism's must be one of them.
+func TestTrimPod_keepsThisMechanismsTokenVolume(t *testing.T) {
+	t.Parallel()
+	if !slices.Contains(kube.WebhookTokenVolumes, TokenVolumeName) {
+		t.Errorf("kube.WebhookTokenVolumes %v does not name %q: the snapshot would drop this mechanism's token volume", kube.WebhookTokenVolumes, TokenVolumeName)
 	}
 }

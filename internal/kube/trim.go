@@ -2,6 +2,7 @@ package kube
 
 import (
 	"reflect"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,14 +96,20 @@ func keep(pod *corev1.Pod) podRecord {
 		containers:     keepContainers(pod.Spec.Containers),
 		// Live or finished (IsLive), Pod Identity's judgement.
 		phase: pod.Status.Phase,
-		// Ready: the wait's "replacement Ready".
-		conditions: pod.Status.Conditions,
+		// Ready: the wait's "replacement Ready" reads the Ready
+		// condition's status, and nothing reads the others.
+		conditions: readyCondition(pod.Status.Conditions),
 	}
 	for _, v := range pod.Spec.Volumes {
 		// The webhooks' tokens: projected ServiceAccountToken sources
 		// (audience, path, expirationSeconds), looked up by the volume's
-		// name. Other volumes, and the other sources of a projected one
-		// (the API server's CA, the namespace), are nobody's concern here.
+		// name. Other volumes (the API server's kube-api-access-<random>
+		// among them, whose name alone would make every pod's volumes
+		// differ), and the other sources of a projected one (the API
+		// server's CA, the namespace), are nobody's concern here.
+		if !slices.Contains(WebhookTokenVolumes, v.Name) {
+			continue
+		}
 		if tokens := tokenSources(v.Projected); tokens != nil {
 			r.volumes = append(r.volumes, volumeRecord{name: v.Name, projected: tokens})
 		}
@@ -112,6 +119,36 @@ func keep(pod *corev1.Pod) podRecord {
 		r.statuses = append(r.statuses, statusRecord{name: s.Name, ready: s.Ready, started: s.Started})
 	}
 	return r
+}
+
+// WebhookTokenVolumes are the names of the volumes the pod identity webhook
+// injects, the only ones a reader of pods here looks up (by name): IRSA's
+// (irsa.TokenVolumeName) and EKS Pod Identity's (podidentity.TokenVolumeName).
+// Those packages' tests check that their name is here.
+var WebhookTokenVolumes = []string{"aws-iam-token", "eks-pod-identity-token"}
+
+// tokenMounts are the mounts of the webhooks' token volumes; nil when a
+// container has none.
+func tokenMounts(ms []corev1.VolumeMount) []corev1.VolumeMount {
+	var out []corev1.VolumeMount
+	for _, m := range ms {
+		if slices.Contains(WebhookTokenVolumes, m.Name) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// readyCondition is the Ready condition's type and status, alone: its
+// times, reason and message, and the other conditions, differ from pod to
+// pod and nobody here reads them.
+func readyCondition(cs []corev1.PodCondition) []corev1.PodCondition {
+	for _, c := range cs {
+		if c.Type == corev1.PodReady {
+			return []corev1.PodCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return nil
 }
 
 // keepContainers keeps what the webhooks inject and the mechanisms judge.
@@ -134,8 +171,8 @@ func keepContainers(cs []corev1.Container) []containerRecord {
 			env: c.Env,
 			// Variables a container may preset from a ConfigMap or Secret.
 			envFrom: c.EnvFrom,
-			// The token volumes' mounts.
-			mounts: c.VolumeMounts,
+			// The webhooks' token volumes' mounts, looked up by name.
+			mounts: tokenMounts(c.VolumeMounts),
 		}
 	}
 	return out
@@ -207,17 +244,35 @@ func containersOf(rs []containerRecord) []corev1.Container {
 }
 
 // sharing keeps one copy of what the pods of one list have alike: a
-// workload's pods have the same labels and the same owner, and keeping
-// them once is most of what they hold beyond their names.
+// workload's pods have the same labels and the same owner, and those its
+// controller created from one template under one webhook configuration
+// the same containers, token volumes, readiness and container statuses.
+// Keeping them once is most of what they hold beyond their names.
 type sharing struct {
 	labels map[string]map[string]string
 	owners map[types.UID][]metav1.OwnerReference
+	// parts are, by owner, the first pod's parts; a later pod of the
+	// owner whose parts are equal holds these instead.
+	parts map[types.UID]*recordParts
 }
 
-// record is keep(pod) with the labels and owner references of an earlier
-// pod of the list when they are the same.
+// recordParts are the parts of a podRecord that a workload's pods share.
+type recordParts struct {
+	initContainers, containers []containerRecord
+	volumes                    []volumeRecord
+	conditions                 []corev1.PodCondition
+	statuses                   []statusRecord
+}
+
+func partsOf(r *podRecord) recordParts {
+	return recordParts{r.initContainers, r.containers, r.volumes, r.conditions, r.statuses}
+}
+
+// record is keep(pod) with the labels, owner references and parts of an
+// earlier pod of the list when they are the same.
 func (s *sharing) record(pod *corev1.Pod) podRecord {
 	r := keep(pod)
+	s.shareParts(&r)
 	if len(r.meta.Labels) > 0 {
 		if s.labels == nil {
 			s.labels = map[string]map[string]string{}
@@ -240,4 +295,35 @@ func (s *sharing) record(pod *corev1.Pod) podRecord {
 		}
 	}
 	return r
+}
+
+// shareParts gives r the parts of the first pod of its owner when they are
+// equal (the webhook injected the same into both).
+func (s *sharing) shareParts(r *podRecord) {
+	refs := r.meta.OwnerReferences
+	if len(refs) != 1 {
+		return
+	}
+	if s.parts == nil {
+		s.parts = map[types.UID]*recordParts{}
+	}
+	first, ok := s.parts[refs[0].UID]
+	if !ok {
+		mine := partsOf(r)
+		s.parts[refs[0].UID] = &mine
+		return
+	}
+	// Each part on its own: an unready pod still shares its containers.
+	shareIfEqual(&r.initContainers, first.initContainers)
+	shareIfEqual(&r.containers, first.containers)
+	shareIfEqual(&r.volumes, first.volumes)
+	shareIfEqual(&r.conditions, first.conditions)
+	shareIfEqual(&r.statuses, first.statuses)
+}
+
+// shareIfEqual points *mine at first's when they hold the same.
+func shareIfEqual[T any](mine *[]T, first []T) {
+	if len(*mine) > 0 && reflect.DeepEqual(*mine, first) {
+		*mine = first
+	}
 }

@@ -36,8 +36,11 @@ func leanPod() *corev1.Pod {
 				{Name: "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", Value: "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token"},
 				{Name: "FROM_FIELD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 			},
-			EnvFrom:      []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "aws"}}}},
-			VolumeMounts: []corev1.VolumeMount{{Name: "aws-iam-token", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount", ReadOnly: true}},
+			EnvFrom: []corev1.EnvFromSource{{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "aws"}}}},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: "aws-iam-token", MountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount", ReadOnly: true},
+				{Name: "eks-pod-identity-token", MountPath: "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount", ReadOnly: true},
+			},
 		}
 	}
 	deleted := metav1.NewTime(time.Date(2026, 12, 3, 12, 0, 5, 0, time.UTC))
@@ -84,7 +87,15 @@ func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 		var out []any
 		for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
 			for _, c := range cs {
-				out = append(out, c.Name, c.Image, c.Env, c.EnvFrom, c.VolumeMounts)
+				// The mounts of the webhooks' token volumes, which the
+				// mechanisms look up by these names.
+				var mounts []corev1.VolumeMount
+				for _, m := range c.VolumeMounts {
+					if m.Name == "aws-iam-token" || m.Name == "eks-pod-identity-token" {
+						mounts = append(mounts, m)
+					}
+				}
+				out = append(out, c.Name, c.Image, c.Env, c.EnvFrom, mounts)
 			}
 		}
 		return out
@@ -92,7 +103,9 @@ func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 	tokens := func(p *corev1.Pod) any {
 		var out []any
 		for _, v := range p.Spec.Volumes {
-			if v.Projected == nil {
+			// The webhooks' token volumes, which the mechanisms look up
+			// by these names.
+			if v.Projected == nil || (v.Name != "aws-iam-token" && v.Name != "eks-pod-identity-token") {
 				continue
 			}
 			for _, src := range v.Projected.Sources {
@@ -125,8 +138,15 @@ func TestTrimPod_keepsWhatTheReadersRead(t *testing.T) {
 		"containers":              containers,
 		"token volumes":           tokens,
 		"status.phase":            func(p *corev1.Pod) any { return p.Status.Phase },
-		"status.conditions":       func(p *corev1.Pod) any { return p.Status.Conditions },
-		"container readiness":     readiness,
+		"the Ready condition's status": func(p *corev1.Pod) any {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady {
+					return c.Status
+				}
+			}
+			return nil
+		},
+		"container readiness": readiness,
 	} {
 		want := get(whole)
 		if reflect.ValueOf(want).IsZero() {
@@ -378,8 +398,10 @@ func TestSnapshot_holdsAFractionOfWholePods(t *testing.T) {
 	}
 }
 
-// Pods of one workload share their labels and owner in the snapshot; pods
-// that differ keep their own.
+// Pods of one workload share their labels, owner, containers, token volumes
+// and readiness in the snapshot; pods that differ keep their own: a pod of
+// the same ReplicaSet that the webhook did not inject into (created before
+// the annotation) keeps its own env, and its verdict stays its own.
 func TestSnapshot_podsOfAWorkloadShareLabelsAndOwner(t *testing.T) {
 	pod := func(name, hash string) *corev1.Pod {
 		p := leanPod()
@@ -389,18 +411,41 @@ func TestSnapshot_podsOfAWorkloadShareLabelsAndOwner(t *testing.T) {
 		p.OwnerReferences = []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "api-" + hash, UID: types.UID("rs-" + hash), Controller: ptr.To(true)}}
 		return p
 	}
-	client := newCountingClient(pod("a-1", "a"), pod("a-2", "a"), pod("b-1", "b"))
+	uninjected := pod("a-3", "a")
+	for i := range uninjected.Spec.Containers {
+		uninjected.Spec.Containers[i].Env = []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "debug"}}
+	}
+	unready := pod("a-4", "a")
+	unready.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+	client := newCountingClient(kubetest.Fatten(pod("a-1", "a")), kubetest.Fatten(pod("a-2", "a")), pod("b-1", "b"), uninjected, unready)
 	got, err := NewSnapshot(client, 0).Pods(t.Context(), "apps", "api", "")
-	if err != nil || len(got) != 3 {
+	if err != nil || len(got) != 5 {
 		t.Fatalf("%d pods, %v", len(got), err)
+	}
+	byName := map[string]corev1.Pod{}
+	for _, p := range got {
+		byName[p.Name] = p
+	}
+	env := func(name string) *corev1.EnvVar { return &byName[name].Spec.Containers[0].Env[0] }
+	if env("a-1") != env("a-2") || &byName["a-1"].Status.Conditions[0] != &byName["a-2"].Status.Conditions[0] {
+		t.Error("two pods of one ReplicaSet with the same containers and readiness hold them twice")
+	}
+	if got := byName["a-3"].Spec.Containers[0].Env; len(got) != 1 || got[0].Name != "LOG_LEVEL" {
+		t.Errorf("the pod the webhook did not inject into reads back env %v", got)
+	}
+	if got := byName["a-4"].Status.Conditions; len(got) != 1 || got[0].Status != corev1.ConditionFalse {
+		t.Errorf("the unready pod reads back conditions %v", got)
+	}
+	if env("a-4") != env("a-1") {
+		t.Error("the unready pod holds its own copy of containers equal to its siblings'")
 	}
 	same := func(a, b corev1.Pod) bool {
 		return reflect.ValueOf(a.Labels).UnsafePointer() == reflect.ValueOf(b.Labels).UnsafePointer() && &a.OwnerReferences[0] == &b.OwnerReferences[0]
 	}
-	if !same(got[0], got[1]) {
+	if !same(byName["a-1"], byName["a-2"]) {
 		t.Error("two pods of one ReplicaSet hold their labels and owner twice")
 	}
-	if same(got[0], got[2]) || got[2].Labels["pod-template-hash"] != "b" || got[2].OwnerReferences[0].Name != "api-b" {
-		t.Errorf("a pod of another ReplicaSet got %v, %v", got[2].Labels, got[2].OwnerReferences)
+	if b := byName["b-1"]; same(byName["a-1"], b) || b.Labels["pod-template-hash"] != "b" || b.OwnerReferences[0].Name != "api-b" {
+		t.Errorf("a pod of another ReplicaSet got %v, %v", b.Labels, b.OwnerReferences)
 	}
 }

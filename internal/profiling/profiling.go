@@ -50,7 +50,8 @@ func StartIn(dir string) (stop func() error, err error) {
 	return func() error {
 		pprof.StopCPUProfile()
 		err := cpu.Close()
-		return errors.Join(err, writeHeap(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", pid))))
+		return errors.Join(err, writeHeap(filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", pid))),
+			writeGoroutines(filepath.Join(dir, fmt.Sprintf("goroutines-%d.txt", pid))))
 	}, nil
 }
 
@@ -62,4 +63,15 @@ func writeHeap(path string) error {
 	// The heap profile's in-use figures are as of the last collection.
 	runtime.GC()
 	return errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+}
+
+// writeGoroutines writes the stacks of the goroutines still running when
+// the plugin stops, counted by stack: what holds on to memory that the
+// heap profile shows in use at the end.
+func writeGoroutines(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	return errors.Join(pprof.Lookup("goroutine").WriteTo(f, 1), f.Close())
 }

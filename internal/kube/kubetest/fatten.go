@@ -22,9 +22,18 @@ func Fatten(p *corev1.Pod) *corev1.Pod {
 	p.Finalizers = append(p.Finalizers, "example.com/keep")
 	p.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kube-controller-manager", Operation: metav1.ManagedFieldsOperationUpdate,
 		FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:labels":{".":{}}}}`)}}
+	// What the API server adds to every pod: the kube-api-access volume
+	// (a name of its own in each pod) and its mount in every container.
+	apiAccess := "kube-api-access-" + string(p.UID)
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: apiAccess, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{ExpirationSeconds: ptr.To[int64](3607), Path: "token"}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}}},
+		}}}})
 	for _, cs := range []*[]corev1.Container{&p.Spec.InitContainers, &p.Spec.Containers} {
 		for i := range *cs {
 			c := &(*cs)[i]
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: apiAccess, MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
 			c.Command = []string{"/bin/server", "--port=8080"}
 			c.Args = []string{"--verbose"}
 			c.Ports = []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}
@@ -55,6 +64,17 @@ func Fatten(p *corev1.Pod) *corev1.Pod {
 	p.Status.PodIPs = []corev1.PodIP{{IP: "10.1.0.7"}}
 	p.Status.QOSClass = corev1.PodQOSBurstable
 	p.Status.StartTime = &p.CreationTimestamp
+	// The kubelet's conditions: only the Ready condition's status is read.
+	for i := range p.Status.Conditions {
+		c := &p.Status.Conditions[i]
+		c.LastTransitionTime, c.LastProbeTime = p.CreationTimestamp, p.CreationTimestamp
+		if c.Status != corev1.ConditionTrue {
+			c.Reason, c.Message = "ContainersNotReady", "containers with unready status: [app]"
+		}
+	}
+	p.Status.Conditions = append(p.Status.Conditions,
+		corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: p.CreationTimestamp},
+		corev1.PodCondition{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: p.CreationTimestamp})
 	for i := range p.Status.ContainerStatuses {
 		s := &p.Status.ContainerStatuses[i]
 		s.Image, s.ImageID, s.ContainerID = "registry.example/app:1", "sha256:0123", "containerd://abc"

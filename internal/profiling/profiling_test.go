@@ -82,12 +82,17 @@ func TestStartIn_writesReadableProfiles(t *testing.T) {
 
 	cpu := filepath.Join(dir, fmt.Sprintf("cpu-%d.pprof", os.Getpid()))
 	heap := filepath.Join(dir, fmt.Sprintf("heap-%d.pprof", os.Getpid()))
+	goroutines := filepath.Join(dir, fmt.Sprintf("goroutines-%d.txt", os.Getpid()))
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Fatalf("%s holds %d files, want the CPU and the heap profile: %v", dir, len(entries), entries)
+	if len(entries) != 3 {
+		t.Fatalf("%s holds %d files, want the CPU and the heap profile and the goroutines: %v", dir, len(entries), entries)
 	}
 	isGzip(t, cpu)
 	isGzip(t, heap)
+	// The test's own goroutine is running as the profile is written.
+	if data, err := os.ReadFile(goroutines); err != nil || !strings.Contains(string(data), "profiling.TestStartIn_writesReadableProfiles") {
+		t.Errorf("the goroutines file does not show this test's goroutine (%v):\n%s", err, data)
+	}
 	if top := pprofTop(t, cpu); !strings.Contains(top, "profiling.busy") {
 		t.Errorf("the CPU profile does not show the busy loop:\n%s", top)
 	}
@@ -113,7 +118,7 @@ func TestMain_profilesUnderTheVariable(t *testing.T) {
 		files int
 	}{
 		{"unset", false, 0},
-		{"set", true, 2},
+		{"set", true, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -147,12 +152,18 @@ func TestMain_profilesUnderTheVariable(t *testing.T) {
 				t.Fatalf("%s holds %d files, want %d: %v", dir, len(entries), tc.files, entries)
 			}
 			for _, e := range entries {
-				if !strings.HasSuffix(e.Name(), fmt.Sprintf("-%d.pprof", pid)) {
+				p := filepath.Join(dir, e.Name())
+				switch {
+				case e.Name() == fmt.Sprintf("goroutines-%d.txt", pid):
+					if data, err := os.ReadFile(p); err != nil || !strings.Contains(string(data), "goroutine profile: total") {
+						t.Errorf("%s is not a goroutine profile (%v):\n%s", e.Name(), err, data)
+					}
+				case strings.HasSuffix(e.Name(), fmt.Sprintf("-%d.pprof", pid)):
+					isGzip(t, p)
+					pprofTop(t, p)
+				default:
 					t.Errorf("%s is not named by the plugin's pid %d", e.Name(), pid)
 				}
-				p := filepath.Join(dir, e.Name())
-				isGzip(t, p)
-				pprofTop(t, p)
 			}
 		})
 	}

@@ -110,35 +110,59 @@ func (b *bench) setupPlans(ctx context.Context, l layout) error {
 	return nil
 }
 
+// planModes are the two plans measured of every state.
+var planModes = []struct {
+	name string
+	args []string
+}{
+	{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
+	{"plan", planArgs},
+}
+
+// planTarget is a state a plan is measured in, and by which tool.
+type planTarget struct {
+	tool tool
+	dir  string
+}
+
 // plans measures `plan -refresh-only` and `plan` of each size in each
 // shape, alternating ours, the peer, the no-op provider and Terraform alone.
 func (b *bench) plans(ctx context.Context, l layout, res *results) error {
 	for _, n := range l.planSizes {
 		for _, s := range shapes {
-			for _, mode := range []struct {
-				name string
-				args []string
-			}{
-				{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
-				{"plan", planArgs},
-			} {
-				scenario := fmt.Sprintf("%s, %d bindings, %s", mode.name, n, s)
-				cells := make([]*cell, len(planTools))
-				for i, t := range planTools {
-					cells[i] = res.add(scenario, t.name, n)
+			targets := make([]planTarget, len(planTools))
+			for i, t := range planTools {
+				targets[i] = planTarget{t, b.planDir(t, s, n)}
+			}
+			if err := b.alternatePlans(ctx, res, fmt.Sprintf("%d bindings, %s", n, s), n, targets); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// alternatePlans measures each plan mode in every target, the targets
+// alternating within each run, as the cells of scenario "<mode>, what";
+// the summary sets the first target (ours) against the second (the peer)
+// and the third (the no-op provider).
+func (b *bench) alternatePlans(ctx context.Context, res *results, what string, n int, targets []planTarget) error {
+	for _, mode := range planModes {
+		scenario := mode.name + ", " + what
+		cells := make([]*cell, len(targets))
+		for i, t := range targets {
+			cells[i] = res.add(scenario, t.tool.name, n)
+		}
+		res.compareWithFloor(cells[0], cells[1], cells[2])
+		for r := range b.runs {
+			for i, t := range targets {
+				cmd := b.terraform(fmt.Sprintf("%s %s %s run %d", t.tool.prefix, mode.name, what, r+1), t.dir, b.withParallelism(mode.args)...)
+				cmd.plan = true
+				sm, err := b.measure(ctx, cmd)
+				if err != nil {
+					return err
 				}
-				res.compareWithFloor(cells[0], cells[1], cells[2])
-				for r := range b.runs {
-					for i, t := range planTools {
-						cmd := b.terraform(fmt.Sprintf("%s %s %d %s run %d", t.prefix, mode.name, n, s, r+1), b.planDir(t, s, n), b.withParallelism(mode.args)...)
-						cmd.plan = true
-						sm, err := b.measure(ctx, cmd)
-						if err != nil {
-							return err
-						}
-						cells[i].samples = append(cells[i].samples, sm)
-					}
-				}
+				cells[i].samples = append(cells[i].samples, sm)
 			}
 		}
 	}
@@ -377,38 +401,9 @@ func (b *bench) waitPropagated(ctx context.Context, n int) error {
 // API server's.
 func (b *bench) podIdentityPlans(ctx context.Context, l layout, res *results) error {
 	n := l.total()
-	dirs := []struct {
-		tool tool
-		dir  string
-	}{
+	return b.alternatePlans(ctx, res, fmt.Sprintf("%d pod_identity bindings, %s", n, forEach), n, []planTarget{
 		{oursPodIdentityTool, b.dir("ourspi-refresh")},
 		{oursTool, b.planDir(oursTool, forEach, n)},
 		{noopTool, b.planDir(noopTool, forEach, n)},
-	}
-	for _, mode := range []struct {
-		name string
-		args []string
-	}{
-		{"plan -refresh-only", append(slices.Clone(planArgs), "-refresh-only")},
-		{"plan", planArgs},
-	} {
-		scenario := fmt.Sprintf("%s, %d pod_identity bindings, %s", mode.name, n, forEach)
-		cells := make([]*cell, len(dirs))
-		for i, d := range dirs {
-			cells[i] = res.add(scenario, d.tool.name, n)
-		}
-		res.compareWithFloor(cells[0], cells[1], cells[2])
-		for r := range b.runs {
-			for i, d := range dirs {
-				cmd := b.terraform(fmt.Sprintf("%s %s %d pod_identity run %d", d.tool.prefix, mode.name, n, r+1), d.dir, b.withParallelism(mode.args)...)
-				cmd.plan = true
-				sm, err := b.measure(ctx, cmd)
-				if err != nil {
-					return err
-				}
-				cells[i].samples = append(cells[i].samples, sm)
-			}
-		}
-	}
-	return nil
+	})
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eks"
 	"github.com/aws/aws-sdk-go-v2/service/eks/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/memo"
 )
 
 const (
@@ -70,27 +72,20 @@ type Client struct {
 	// Calls counts the EKS requests sent, for tests and benchmarks.
 	Calls atomic.Int64
 
-	mu      sync.Mutex
-	listing *listing
+	// listing is the run's one listing of the cluster's associations.
+	listing memo.Value[map[key]Summary]
+	// cluster's identity, from DescribeCluster.
+	identity memo.Value[clusterIdentity]
+
+	mu sync.Mutex
 	// overrides are (namespace, ServiceAccount) this process created or
 	// deleted an association for since the listing (nil: deleted).
 	overrides map[key]*Summary
-	issuer    *issuerLookup
 }
 
 type key struct{ namespace, serviceAccount string }
 
-type listing struct {
-	done chan struct{}
-	all  map[key]Summary
-	err  error
-}
-
-type issuerLookup struct {
-	done        chan struct{}
-	issuer, arn string
-	err         error
-}
+type clusterIdentity struct{ issuer, arn string }
 
 // New is the client of cluster, from the provider's AWS configuration.
 // endpoint overrides the EKS endpoint (else AWS_ENDPOINT_URL_EKS, else
@@ -125,56 +120,39 @@ func (e *ExistsError) Unwrap() error { return e.Err }
 
 // Issuer is the cluster's OIDC issuer (DescribeCluster), asked once.
 func (c *Client) Issuer(ctx context.Context) (string, error) {
-	l, err := c.describe(ctx)
+	id, err := c.describe(ctx)
 	if err != nil {
 		return "", err
 	}
-	return l.issuer, nil
+	return id.issuer, nil
 }
 
 // ARN is the cluster's ARN (DescribeCluster), asked once.
 func (c *Client) ARN(ctx context.Context) (string, error) {
-	l, err := c.describe(ctx)
+	id, err := c.describe(ctx)
 	if err != nil {
 		return "", err
 	}
-	return l.arn, nil
+	return id.arn, nil
 }
 
-func (c *Client) describe(ctx context.Context) (*issuerLookup, error) {
-	c.mu.Lock()
-	l := c.issuer
-	if l == nil {
-		l = &issuerLookup{done: make(chan struct{})}
-		c.issuer = l
-		c.mu.Unlock()
+// describe is the cluster's identity, asked once: a cluster EKS does not
+// know, or one without an OIDC issuer, is an answer kept for the run, as
+// any other failure EKS returned; only one cut short by its caller's
+// context is asked again.
+func (c *Client) describe(ctx context.Context) (clusterIdentity, error) {
+	return c.identity.Get(ctx, memo.Always, func(ctx context.Context) (clusterIdentity, error) {
 		out, err := c.api.DescribeCluster(ctx, &eks.DescribeClusterInput{Name: aws.String(c.cluster)})
 		switch {
 		case isNotFound(err):
-			l.err = fmt.Errorf("EKS cluster %s: %w", c.cluster, ErrNotFound)
+			return clusterIdentity{}, fmt.Errorf("EKS cluster %s: %w", c.cluster, ErrNotFound)
 		case err != nil:
-			l.err = err
+			return clusterIdentity{}, err
 		case out.Cluster == nil || out.Cluster.Identity == nil || out.Cluster.Identity.Oidc == nil:
-			l.err = fmt.Errorf("EKS cluster %s reports no OIDC issuer", c.cluster)
-		default:
-			l.issuer = aws.ToString(out.Cluster.Identity.Oidc.Issuer)
-			l.arn = aws.ToString(out.Cluster.Arn)
+			return clusterIdentity{}, fmt.Errorf("EKS cluster %s reports no OIDC issuer", c.cluster)
 		}
-		close(l.done)
-		if l.err != nil && ctx.Err() != nil {
-			c.mu.Lock()
-			c.issuer = nil // cancelled: the next caller asks again
-			c.mu.Unlock()
-		}
-		return l, l.err
-	}
-	c.mu.Unlock()
-	select {
-	case <-l.done:
-		return l, l.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+		return clusterIdentity{issuer: aws.ToString(out.Cluster.Identity.Oidc.Issuer), arn: aws.ToString(out.Cluster.Arn)}, nil
+	})
 }
 
 // Find is the association of (namespace, serviceAccount), from the run's
@@ -182,34 +160,17 @@ func (c *Client) describe(ctx context.Context) (*issuerLookup, error) {
 func (c *Client) Find(ctx context.Context, namespace, serviceAccount string) (*Summary, error) {
 	k := key{namespace, serviceAccount}
 	c.mu.Lock()
-	if s, ok := c.overrides[k]; ok {
-		c.mu.Unlock()
+	s, ok := c.overrides[k]
+	c.mu.Unlock()
+	if ok {
 		return s, nil
 	}
-	l := c.listing
-	if l == nil {
-		l = &listing{done: make(chan struct{})}
-		c.listing = l
-		c.mu.Unlock()
-		l.all, l.err = c.listAll(ctx)
-		close(l.done)
-		if l.err != nil {
-			c.mu.Lock()
-			c.listing = nil // the next caller lists again
-			c.mu.Unlock()
-		}
-	} else {
-		c.mu.Unlock()
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	// A failed listing is listed again by the next caller.
+	all, err := c.listing.Get(ctx, memo.Successes, c.listAll)
+	if err != nil {
+		return nil, fmt.Errorf("list the Pod Identity associations of EKS cluster %s: %w", c.cluster, err)
 	}
-	if l.err != nil {
-		return nil, fmt.Errorf("list the Pod Identity associations of EKS cluster %s: %w", c.cluster, l.err)
-	}
-	if s, ok := l.all[k]; ok {
+	if s, ok := all[k]; ok {
 		return &s, nil
 	}
 	return nil, nil

@@ -27,6 +27,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/irsa-dev/terraform-provider-irsa/internal/memo"
 )
 
 // RequestTimeout bounds each attempt of an IAM or STS call: the SDK's
@@ -79,7 +81,7 @@ type Client struct {
 
 	mu         sync.Mutex
 	partitions map[string]*partitionClient
-	creds      lookup[struct{}]
+	creds      memo.Value[struct{}]
 
 	// Calls counts the IAM and STS requests sent, for tests and benchmarks.
 	Calls atomic.Int64
@@ -90,10 +92,9 @@ type Client struct {
 type partitionClient struct {
 	iam       *iam.Client
 	sts       *sts.Client
-	mu        sync.Mutex
-	roles     map[string]*lookup[*types.Role]
-	providers map[string]*lookup[*iam.GetOpenIDConnectProviderOutput]
-	caller    lookup[Identity]
+	roles     memo.Map[string, *types.Role]
+	providers memo.Map[string, *iam.GetOpenIDConnectProviderOutput]
+	caller    memo.Value[Identity]
 }
 
 // New builds the client from settings. It does not call AWS.
@@ -181,8 +182,6 @@ func (c *Client) partition(partition string) *partitionClient {
 				o.BaseEndpoint = aws.String(c.settings.IAMEndpoint)
 			}
 		}),
-		roles:     map[string]*lookup[*types.Role]{},
-		providers: map[string]*lookup[*iam.GetOpenIDConnectProviderOutput]{},
 	}
 	c.partitions[partition] = p
 	return p
@@ -196,7 +195,7 @@ var ErrNoCredentials = errors.New("no AWS credentials")
 // credential_process is not run again for every binding), unless the
 // context ended it.
 func (c *Client) CheckCredentials(ctx context.Context) error {
-	_, err := c.creds.get(func(error) bool { return ctx.Err() == nil }, func() (struct{}, error) {
+	_, err := c.creds.Get(ctx, memo.Always, func(ctx context.Context) (struct{}, error) {
 		if c.cfg.Credentials == nil {
 			return struct{}{}, ErrNoCredentials
 		}
@@ -220,7 +219,7 @@ func (c *Client) Credentials(ctx context.Context) (aws.Credentials, error) {
 // IsNotFound recognises once NoSuchEntity has lasted the retry window.
 func (c *Client) Role(ctx context.Context, partition, name string) (*types.Role, error) {
 	p := c.partition(partition)
-	return lookupIn(&p.mu, p.roles, name).get(definitive, func() (*types.Role, error) {
+	return p.roles.Get(ctx, name, definitive, func(ctx context.Context) (*types.Role, error) {
 		return retryNotFound(ctx, c.window, func() (*types.Role, error) {
 			c.Calls.Add(1)
 			out, err := p.iam.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
@@ -248,7 +247,7 @@ func (c *Client) OIDCProvider(ctx context.Context, arn string) (*iam.GetOpenIDCo
 		partition = parts[1]
 	}
 	p := c.partition(partition)
-	return lookupIn(&p.mu, p.providers, arn).get(definitive, func() (*iam.GetOpenIDConnectProviderOutput, error) {
+	return p.providers.Get(ctx, arn, definitive, func(ctx context.Context) (*iam.GetOpenIDConnectProviderOutput, error) {
 		return retryNotFound(ctx, c.window, func() (*iam.GetOpenIDConnectProviderOutput, error) {
 			c.Calls.Add(1)
 			return p.iam.GetOpenIDConnectProvider(ctx, &iam.GetOpenIDConnectProviderInput{OpenIDConnectProviderArn: aws.String(arn)})
@@ -260,7 +259,7 @@ func (c *Client) OIDCProvider(ctx context.Context, arn string) (*iam.GetOpenIDCo
 // of another partition get InvalidClientTokenId there.
 func (c *Client) Caller(ctx context.Context, partition string) (Identity, error) {
 	p := c.partition(partition)
-	return p.caller.get(definitive, func() (Identity, error) {
+	return p.caller.Get(ctx, definitive, func(ctx context.Context) (Identity, error) {
 		c.Calls.Add(1)
 		out, err := p.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 		if err != nil {

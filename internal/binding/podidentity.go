@@ -108,13 +108,13 @@ func (m podIdentityBinding) bind(ctx context.Context, own Ownership) (bound, err
 		var exists *awseks.ExistsError
 		if errors.As(err, &exists) {
 			// Made by someone else since the plan looked.
-			return out, m.heldBy(ctx, exists.ID)
+			return out, HeldAssociation(ctx, m.EKS, m.spec.Namespace, m.spec.ServiceAccount, awseks.Summary{ID: exists.ID}, false)
 		}
 		if err != nil {
 			return out, &EKSError{Op: "create the Pod Identity association", Err: err}
 		}
 		changed = true
-	case credentialsDiffer(a.Settings, want):
+	case CredentialsDiffer(a.Settings, want):
 		m.logf("updating Pod Identity association %s of ServiceAccount %s/%s to role %s", a.ID, ns, name, want.RoleARN)
 		updated, err := m.EKS.Update(ctx, a.ID, want)
 		if err != nil {
@@ -176,8 +176,8 @@ func (m podIdentityBinding) owned(ctx context.Context, own Ownership) (*awseks.A
 	if existing == nil {
 		return nil, nil
 	}
-	if !own.Adopt || existing.OwnerARN != "" {
-		return nil, m.heldBy(ctx, existing.ID)
+	if err := HeldAssociation(ctx, m.EKS, ns, name, *existing, own.Adopt); err != nil {
+		return nil, err
 	}
 	a, err := m.EKS.Describe(ctx, existing.ID)
 	if err != nil {
@@ -186,18 +186,29 @@ func (m podIdentityBinding) owned(ctx context.Context, own Ownership) (*awseks.A
 	return a, nil
 }
 
-// heldBy is the error for association id, described when EKS lets us.
-func (m podIdentityBinding) heldBy(ctx context.Context, id string) error {
-	held := &AssociationHeldError{Namespace: m.spec.Namespace, ServiceAccount: m.spec.ServiceAccount, ID: id}
-	if a, err := m.EKS.Describe(ctx, id); err == nil {
-		held.RoleARN, held.OwnerARN = a.RoleARN, a.OwnerARN
+// HeldAssociation is the *AssociationHeldError for existing, the
+// association of ServiceAccount namespace/serviceAccount that a binding
+// did not create, described (role, owner) when EKS lets us; nil when the
+// binding may take it: only an import (adopt) may, and never an EKS
+// add-on's. The plan and the apply decide alike.
+func HeldAssociation(ctx context.Context, client *awseks.Client, namespace, serviceAccount string, existing awseks.Summary, adopt bool) error {
+	if adopt && existing.OwnerARN == "" {
+		return nil
+	}
+	held := &AssociationHeldError{Namespace: namespace, ServiceAccount: serviceAccount, ID: existing.ID, OwnerARN: existing.OwnerARN}
+	if a, err := client.Describe(ctx, existing.ID); err == nil {
+		held.RoleARN = a.RoleARN
+		if a.OwnerARN != "" {
+			held.OwnerARN = a.OwnerARN
+		}
 	}
 	return held
 }
 
-// credentialsDiffer reports settings an Update changes. Tags are not among
-// them (Update has none; they change apart, and pods do not see them).
-func credentialsDiffer(have, want awseks.Settings) bool {
+// CredentialsDiffer reports settings an Update changes, and pods see (so
+// those created before are stale). Tags are not among them (Update has
+// none; they change apart, and pods do not see them).
+func CredentialsDiffer(have, want awseks.Settings) bool {
 	return have.RoleARN != want.RoleARN || have.TargetRoleARN != want.TargetRoleARN ||
 		have.DisableSessionTags != want.DisableSessionTags || have.Policy != want.Policy
 }

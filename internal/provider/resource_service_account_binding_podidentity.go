@@ -158,19 +158,17 @@ func (r *serviceAccountBindingResource) planPodIdentity(ctx context.Context, req
 			resp.Diagnostics.Append(eksAPIError("List Pod Identity Associations", err))
 			return
 		}
-		if existing != nil && (!own.Adopt || existing.OwnerARN != "") {
-			held := &binding.AssociationHeldError{Namespace: ns, ServiceAccount: name, ID: existing.ID, OwnerARN: existing.OwnerARN}
-			if a, err := client.Describe(ctx, existing.ID); err == nil {
-				held.RoleARN = a.RoleARN
+		if existing != nil {
+			var held *binding.AssociationHeldError
+			if errors.As(binding.HeldAssociation(ctx, client, ns, name, *existing, own.Adopt), &held) {
+				resp.Diagnostics.Append(associationHeld(held))
+				return
 			}
-			resp.Diagnostics.Append(associationHeld(held))
-			return
 		}
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_id"), types.StringUnknown())...)
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_arn"), types.StringUnknown())...)
 	}
-	credentialsChange := creating || have.RoleARN != want.RoleARN || have.TargetRoleARN != want.TargetRoleARN ||
-		have.DisableSessionTags != want.DisableSessionTags || have.Policy != want.Policy
+	credentialsChange := creating || binding.CredentialsDiffer(have, want)
 	if !credentialsChange && state != nil && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {
 		return // nothing pods see changes, and refresh found them all credentialed
 	}

@@ -3,46 +3,8 @@ package awsiam
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 )
-
-// lookup is one cached answer. Callers of the same key wait for a single
-// call; only a definitive answer is kept, so a throttled or interrupted
-// lookup is made again by the next caller.
-type lookup[T any] struct {
-	mu   sync.Mutex
-	done bool
-	val  T
-	err  error
-}
-
-// get returns the cached answer, or runs fetch and caches its answer when
-// keep says it is definitive.
-func (l *lookup[T]) get(keep func(error) bool, fetch func() (T, error)) (T, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done {
-		return l.val, l.err
-	}
-	v, err := fetch()
-	if keep(err) {
-		l.done, l.val, l.err = true, v, err
-	}
-	return v, err
-}
-
-// lookupIn returns the lookup for key in m, adding it when missing.
-func lookupIn[T any](mu *sync.Mutex, m map[string]*lookup[T], key string) *lookup[T] {
-	mu.Lock()
-	defer mu.Unlock()
-	l, ok := m[key]
-	if !ok {
-		l = &lookup[T]{}
-		m[key] = l
-	}
-	return l
-}
 
 // DefaultNotFoundWindow is how long a NoSuchEntity is asked again before it
 // is believed. IAM is eventually consistent: a role or OIDC provider created

@@ -50,7 +50,7 @@ type watched struct {
 	src   source
 	items map[string]runtime.Object
 	rv    string
-	w     watch.Interface
+	w     *following // nil: not watching
 	read  bool
 	// polling: the API server refused the watch; read every round.
 	polling bool
@@ -88,7 +88,7 @@ func (v *watched) start(ctx context.Context) error {
 	w, err := v.src.watch(ctx, v.rv)
 	switch {
 	case err == nil:
-		v.w = w
+		v.w = follow(w)
 	case apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err) || apierrors.IsNotFound(err) || apierrors.IsBadRequest(err):
 		v.polling = true
 	}
@@ -98,44 +98,82 @@ func (v *watched) start(ctx context.Context) error {
 // drain applies the events the watch has delivered; false when the watch
 // ended (and, if it ended too old to resume, forgets where it was).
 func (v *watched) drain() bool {
-	for {
-		select {
-		case ev, ok := <-v.w.ResultChan():
-			if !ok {
-				v.w = nil
-				return false
-			}
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				if kept, ok := v.src.keep(ev.Object); ok {
-					v.items[name(kept)] = kept
-				} else {
-					delete(v.items, name(ev.Object))
-				}
-			case watch.Deleted:
+	events, ended := v.w.take()
+	for _, ev := range events {
+		switch ev.Type {
+		case watch.Added, watch.Modified:
+			if kept, ok := v.src.keep(ev.Object); ok {
+				v.items[name(kept)] = kept
+			} else {
 				delete(v.items, name(ev.Object))
-			case watch.Error:
-				v.stop()
-				if err := apierrors.FromObject(ev.Object); apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-					v.rv = ""
-				}
-				return false
 			}
-			if acc, err := meta.Accessor(ev.Object); err == nil && acc.GetResourceVersion() != "" {
-				v.rv = acc.GetResourceVersion()
+		case watch.Deleted:
+			delete(v.items, name(ev.Object))
+		case watch.Error:
+			v.stop()
+			if err := apierrors.FromObject(ev.Object); apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
+				v.rv = ""
 			}
-		default:
-			return true
+			return false
+		}
+		if acc, err := meta.Accessor(ev.Object); err == nil && acc.GetResourceVersion() != "" {
+			v.rv = acc.GetResourceVersion()
 		}
 	}
+	if ended {
+		v.w = nil
+		return false
+	}
+	return true
 }
 
 func (v *watched) stop() {
 	if v.w != nil {
-		v.w.Stop()
+		v.w.stop()
 		v.w = nil
 	}
 }
+
+// following is a watch's events as they arrive. A goroutine takes each off
+// the watch's channel at once: client-go's channel is unbuffered, and its
+// decoder reads the next event only once the last was taken, so a round of
+// the wait that took only what was ready at that instant applied one or two
+// events and fell seconds behind a rollout (hundreds of pod updates); it
+// now applies every event delivered since the last round.
+type following struct {
+	w      watch.Interface
+	mu     sync.Mutex
+	events []watch.Event
+	ended  bool // the channel closed: the watch timed out, failed or was stopped
+}
+
+func follow(w watch.Interface) *following {
+	f := &following{w: w}
+	go func() {
+		for ev := range w.ResultChan() {
+			f.mu.Lock()
+			f.events = append(f.events, ev)
+			f.mu.Unlock()
+		}
+		f.mu.Lock()
+		f.ended = true
+		f.mu.Unlock()
+	}()
+	return f
+}
+
+// take returns the events delivered since the last take, and whether the
+// watch has ended after them.
+func (f *following) take() ([]watch.Event, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	events := f.events
+	f.events = nil
+	return events, f.ended
+}
+
+// stop ends the watch; its goroutine ends when the channel closes.
+func (f *following) stop() { f.w.Stop() }
 
 func name(obj runtime.Object) string {
 	acc, err := meta.Accessor(obj)

@@ -77,8 +77,8 @@ func kubernetesSchema() schema.SingleNestedAttribute {
 			"qps": schema.Float64Attribute{
 				MarkdownDescription: fmt.Sprintf("Requests per second the provider sends to the API server, sustained (client-side rate "+
 					"limit). Default: %v. A plan reads each namespace once (two requests per namespace); an apply makes two to three "+
-					"requests per binding plus those of the pods it recycles, so the default lets hundreds of bindings apply without "+
-					"waiting on the limit. Lower it to spare a busy control plane; the API server's own priority and fairness still "+
+					"requests per binding plus those of the pods it recycles, so at the default Terraform's `-parallelism`, not the "+
+					"limit, paces an apply. Lower it to spare a busy control plane; the API server's own priority and fairness still "+
 					"applies, and its 429 responses are retried after the Retry-After they carry.", kube.DefaultQPS),
 				Optional:   true,
 				Validators: []validator.Float64{float64validator.AtLeast(1)},

@@ -3,16 +3,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"log"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/irsa-dev/terraform-provider-irsa/internal/pluginlog"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/profiling"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/provider"
+	"github.com/irsa-dev/terraform-provider-irsa/internal/rpcscope"
 )
 
 // Set by goreleaser's ldflags.
@@ -38,13 +40,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err.Error())
 	}
-	// Serve returns when Terraform closes the plugin; the profiles are
-	// written then.
-	err = providerserver.Serve(context.Background(), provider.New(version, commit), providerserver.ServeOpts{
-		Address:         "registry.terraform.io/irsa-dev/irsa",
-		Debug:           debug,
-		ProtocolVersion: 6,
-	})
+	// What providerserver.Serve does, with the framework's server wrapped
+	// so that no RPC's context outlives the RPC (see rpcscope). Serve
+	// returns when Terraform closes the plugin; the profiles are written
+	// then.
+	var opts []tf6server.ServeOpt
+	if debug {
+		opts = append(opts, tf6server.WithManagedDebug())
+	}
+	err = tf6server.Serve("registry.terraform.io/irsa-dev/irsa", func() tfprotov6.ProviderServer {
+		return rpcscope.Server(providerserver.NewProtocol6(provider.New(version, commit)())())
+	}, opts...)
 	if err := errors.Join(err, stopProfiling()); err != nil {
 		log.Fatal(err.Error())
 	}

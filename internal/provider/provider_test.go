@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/irsa-dev/terraform-provider-irsa/internal/rpcscope"
 	"github.com/irsa-dev/terraform-provider-irsa/internal/testenv"
 )
 
@@ -24,7 +25,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // testAccProtoV6ProviderFactories serves the provider in process to the real
 // terraform CLI.
 var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
-	"irsa": providerserver.NewProtocol6WithError(New("test", "acc")()),
+	// As main serves it.
+	"irsa": func() (tfprotov6.ProviderServer, error) {
+		s, err := providerserver.NewProtocol6WithError(New("test", "acc")())()
+		return rpcscope.Server(s), err
+	},
 }
 
 // requireEnv skips a test that needs the local environment (the cluster,

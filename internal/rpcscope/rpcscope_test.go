@@ -2,6 +2,7 @@ package rpcscope
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 type keeper struct {
 	tfprotov6.ProviderServer
 	kept []context.CancelFunc
-	seen []any
+	seen []bool
 }
 
 func (k *keeper) ReadResource(ctx context.Context, _ *tfprotov6.ReadResourceRequest) (*tfprotov6.ReadResourceResponse, error) {
@@ -57,7 +58,7 @@ func TestServer_rpcContextsDoNotOutliveTheRPC(t *testing.T) {
 		t.Errorf("wrapped, %d KiB are held after the RPCs", released>>10)
 	}
 	for i, ok := range wrapped.seen {
-		if ok != true {
+		if !ok {
 			t.Fatalf("RPC %d did not see its context's values while it ran", i)
 		}
 	}
@@ -84,7 +85,7 @@ func TestReleasable(t *testing.T) {
 	}
 	cancel()
 	<-child.Done() // a derived context ends with the RPC
-	if c.Err() != context.Canceled {
+	if !errors.Is(c.Err(), context.Canceled) {
 		t.Errorf("after the RPC ended: err %v", c.Err())
 	}
 }

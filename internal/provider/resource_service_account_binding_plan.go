@@ -49,9 +49,15 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	if !plan.Mechanism.IsUnknown() && !plan.PodIdentity.IsUnknown() {
 		resp.Diagnostics.Append(r.checkTrust(ctx, plan)...)
 	}
+	// A value the plan already holds is not set again: each SetAttribute
+	// walks the schema, copying each level's attribute map on the way.
 	if plan.mechanism() == binding.MechanismIRSA {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_id"), types.StringNull())...)
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_arn"), types.StringNull())...)
+		if !plan.AssociationID.IsNull() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_id"), types.StringNull())...)
+		}
+		if !plan.AssociationARN.IsNull() {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("association_arn"), types.StringNull())...)
+		}
 	}
 	if r.data.kubeUnknown {
 		return // a cluster that does not exist yet
@@ -63,7 +69,9 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 		}
 	}
 	if issuer, err := r.data.issuer(ctx); err == nil {
-		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("oidc_issuer"), issuer)...)
+		if !plan.OIDCIssuer.Equal(types.StringValue(issuer)) {
+			resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("oidc_issuer"), issuer)...)
+		}
 	} else if r.data.kube != nil {
 		// Without a connection at all, what needs it reports that.
 		resp.Diagnostics.Append(issuerNotDiscovered(r.data.kubeHost, err))
@@ -90,7 +98,7 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 	annotationsChange := state == nil || migrating || !maps.Equal(state.binding().Annotations(), desired) || !plan.ForceConflicts.Equal(state.ForceConflicts)
 	if state != nil {
 		resp.Diagnostics.Append(r.planImportTakeover(ctx, req, plan)...)
-		resp.Diagnostics.Append(r.planOwnershipMove(ctx, req, resp)...)
+		resp.Diagnostics.Append(r.planOwnershipMove(ctx, req, resp, plan)...)
 	}
 	if !annotationsChange && !state.StalePods.IsUnknown() && len(state.StalePods.Elements()) == 0 {
 		return // refresh found every pod credentialed: nothing to ask the cluster
@@ -182,10 +190,8 @@ func (r *serviceAccountBindingResource) ModifyPlan(ctx context.Context, req reso
 // field manager (irsa.LegacyHolderAnnotation): without it, nothing would
 // change and the old annotation would stay. The refresh has already read the
 // ServiceAccount, so the snapshot answers.
-func (r *serviceAccountBindingResource) planOwnershipMove(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) diag.Diagnostics {
+func (r *serviceAccountBindingResource) planOwnershipMove(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse, plan serviceAccountBindingModel) diag.Diagnostics {
 	var diags diag.Diagnostics
-	var plan serviceAccountBindingModel
-	diags.Append(req.Plan.Get(ctx, &plan)...)
 	ns, name := plan.Namespace.ValueString(), plan.ServiceAccount.ValueString()
 	sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
 	if err != nil {

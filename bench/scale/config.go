@@ -144,6 +144,25 @@ provider "kubernetes" {}
 			return fmt.Sprintf("  triggers = {\n    namespace = %s\n    name      = %s\n    role      = %s\n  }\n", namespace, name, role)
 		},
 	}
+	// floorTool is the plans' floor for ours: bench/schemafloor, a plugin
+	// with this provider's schemas whose resource does nothing, over the
+	// same configuration as ours (the local name irsa, another address).
+	floorTool = tool{
+		name:   toolFloor,
+		prefix: "floor",
+		header: `terraform {
+  required_providers {
+    irsa = { source = "irsa-dev/irsa-floor" }
+  }
+}
+
+provider "irsa" {
+  trust_check = "off"
+}
+`,
+		resource: "irsa_service_account_binding",
+		body:     oursTool.body,
+	}
 	// aloneTool is Terraform's own work on as many resource instances, with no
 	// provider plugin (terraform_data is built in).
 	aloneTool = tool{

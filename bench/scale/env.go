@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"k8s.io/client-go/kubernetes"
@@ -74,6 +75,10 @@ func up(ctx context.Context, o options, root string) (*bench, error) {
 	if err := os.MkdirAll(b.work, 0o755); err != nil {
 		return b, err
 	}
+	floorDir, err := buildSchemaFloor(ctx, root, filepath.Join(b.work, "schemafloor"))
+	if err != nil {
+		return b, err
+	}
 	b.cliConfig = filepath.Join(b.work, "terraformrc")
 	irsaDir := filepath.Dir(env.Provider)
 	rc := fmt.Sprintf(`disable_checkpoint = true
@@ -81,6 +86,8 @@ provider_installation {
   dev_overrides {
     "registry.terraform.io/irsa-dev/irsa"        = %q
     "registry.opentofu.org/irsa-dev/irsa"        = %q
+    "registry.terraform.io/irsa-dev/irsa-floor"  = %q
+    "registry.opentofu.org/irsa-dev/irsa-floor"  = %q
     "registry.terraform.io/hashicorp/kubernetes" = %q
     "registry.opentofu.org/hashicorp/kubernetes" = %q
     "registry.terraform.io/hashicorp/time"       = %q
@@ -88,7 +95,7 @@ provider_installation {
   }
   direct {}
 }
-`, irsaDir, irsaDir, k8sProvider, k8sProvider, timeProvider, timeProvider)
+`, irsaDir, irsaDir, floorDir, floorDir, k8sProvider, k8sProvider, timeProvider, timeProvider)
 	if err := os.WriteFile(b.cliConfig, []byte(rc), 0o644); err != nil {
 		return b, err
 	}
@@ -139,4 +146,18 @@ func (b *bench) down(keep bool) error {
 // environ is the environment of every command the benchmark runs.
 func (b *bench) environ() []string {
 	return append(os.Environ(), b.vars...)
+}
+
+// buildSchemaFloor builds bench/schemafloor from the checkout the way the
+// environment builds the provider (testenv.BuildProvider), into dir as the
+// plugin of the address irsa-dev/irsa-floor; it returns dir.
+func buildSchemaFloor(ctx context.Context, root, dir string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "terraform-provider-irsa-floor"), "./bench/schemafloor")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=-mod=readonly -buildvcs=false")
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("build bench/schemafloor: %w", err)
+	}
+	return dir, nil
 }

@@ -54,6 +54,12 @@ type sa struct{ namespace, name string }
 
 func namespaceName(i int) string { return fmt.Sprintf("bench-%02d", i) }
 
+// podIdentityNamespaceName names the pod_identity bindings' namespaces,
+// apart from the others: the plans then run on the fixture, whose
+// namespaces hold no pods but those of the app and role-change
+// ServiceAccounts.
+func podIdentityNamespaceName(i int) string { return fmt.Sprintf("bench-pi-%02d", i) }
+
 // apps are the first n ServiceAccounts with credentialed 10-replica
 // Deployments, namespace by namespace: 50 bindings are all of the first 5
 // namespaces, 500 all of the 50.
@@ -68,13 +74,14 @@ func (l layout) apps(n int) []sa {
 }
 
 // podIdentity are the ServiceAccounts of the pod_identity bindings, perNS
-// in each namespace (500 at -scale 1): bare until their associations have
-// propagated, then each backs a Deployment like an app ServiceAccount.
+// in each of namespaces of their own, as many as the apps' (500 at -scale
+// 1): bare until their associations have propagated, then each backs a
+// Deployment like an app ServiceAccount.
 func (l layout) podIdentity() []sa {
 	var out []sa
 	for ns := range l.namespaces {
 		for i := range l.perNS {
-			out = append(out, sa{namespaceName(ns), fmt.Sprintf("pi-%d", i)})
+			out = append(out, sa{podIdentityNamespaceName(ns), fmt.Sprintf("pi-%d", i)})
 		}
 	}
 	return out
@@ -128,9 +135,18 @@ const fixtureLimit = 32
 func (b *bench) createFixture(ctx context.Context, l layout, bare []sa) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fixtureLimit)
+	var namespaces []string
 	for ns := range l.namespaces {
+		namespaces = append(namespaces, namespaceName(ns))
+	}
+	for _, s := range bare {
+		if !slices.Contains(namespaces, s.namespace) {
+			namespaces = append(namespaces, s.namespace)
+		}
+	}
+	for _, ns := range namespaces {
 		g.Go(func() error {
-			_, err := b.client.CoreV1().Namespaces().Create(gctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespaceName(ns)}}, metav1.CreateOptions{})
+			_, err := b.client.CoreV1().Namespaces().Create(gctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
 			return err
 		})
 	}

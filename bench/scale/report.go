@@ -43,7 +43,7 @@ func (b *bench) describe(ctx context.Context, o options, l layout, pods int, too
 		runs:        o.runs,
 		parallelism: o.parallelism,
 		idle:        o.idle,
-		fixture: fmt.Sprintf("%d namespaces; %d ServiceAccounts each backing a %d-replica Deployment (%d pods on one kwok node, "+
+		fixture: fmt.Sprintf("%d namespaces for the plans, the apply and the role changes; %d ServiceAccounts each backing a %d-replica Deployment (%d pods on one kwok node, "+
 			"every one credentialed by the pod identity webhook): %d for the plans, 3 × %d for the role changes%s; "+
 			"%d bare ServiceAccounts (no pods, no annotation) for apply-create, a set of %d for each run of each tool",
 			l.namespaces, pods/l.replicas, l.replicas, pods, l.total(), l.recycle, podIdentityFixture(o, l), bareCount(o, l), l.total()),
@@ -75,8 +75,9 @@ func podIdentityFixture(o options, l layout) string {
 	if !o.has("podidentity") {
 		return ""
 	}
-	return fmt.Sprintf(", %d for the pod_identity bindings (an EKS Pod Identity association each, created before their pods, "+
-		"so every pod carries the agent's container credentials)", l.total())
+	return fmt.Sprintf(", %d for the pod_identity bindings, %d to a namespace in %d namespaces of their own (an EKS Pod "+
+		"Identity association each, created before their pods, so every pod carries the agent's container credentials)",
+		l.total(), l.perNS, l.namespaces)
 }
 
 // bareCount is the number of apply-create ServiceAccounts, when it runs.
@@ -245,26 +246,35 @@ func ratio(a, b float64) string {
 }
 
 // summary is the comparison table: the README's and stdout's. A plan's row
-// also sets ours against the no-op provider, the floor for any provider.
+// also sets ours against the no-op provider, the floor for any provider,
+// and against our schema's floor, the floor for ours.
 func summary(res *results) string {
 	var w strings.Builder
-	w.WriteString("| scenario | peer | wall, irsa | wall, peer | ratio | wall, no-op provider | ratio to no-op | requests, irsa | requests, peer | ratio | peak RSS, irsa | peak RSS, peer |\n")
-	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	w.WriteString("| scenario | peer | wall, irsa | wall, peer | ratio | wall, no-op provider | ratio to no-op | " +
+		"wall, irsa's schema no-op | ratio to it | requests, irsa | requests, peer | ratio | peak RSS, irsa | peak RSS, peer | peak RSS, irsa's schema no-op |\n")
+	w.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, c := range res.comparisons {
 		if len(c.ours.samples) == 0 || len(c.peer.samples) == 0 {
 			continue // an incomplete run's
 		}
 		o, p := c.ours.stats(), c.peer.stats()
-		floorWall, floorRatio := "–", "–"
-		if c.noop != nil && len(c.noop.samples) > 0 {
-			f := c.noop.stats()
-			floorWall, floorRatio = secs(f.wall), "**"+ratio(o.wall.Seconds(), f.wall.Seconds())+"**"
-		}
-		fmt.Fprintf(&w, "| %s | %s | %s | %s | **%s** | %s | %s | %.0f | %.0f | %s | %s | %s |\n",
+		noopWall, noopRatio, _ := against(o, c.noop)
+		floorWall, floorRatio, floorRSS := against(o, c.floor)
+		fmt.Fprintf(&w, "| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %.0f | %.0f | %s | %s | %s | %s |\n",
 			c.ours.scenario, c.peer.tool, secs(o.wall), secs(p.wall), ratio(o.wall.Seconds(), p.wall.Seconds()),
-			floorWall, floorRatio, o.total, p.total, ratio(o.total, p.total), mib(o.rssKB), mib(p.rssKB))
+			noopWall, noopRatio, floorWall, floorRatio, o.total, p.total, ratio(o.total, p.total), mib(o.rssKB), mib(p.rssKB), floorRSS)
 	}
 	return w.String()
+}
+
+// against is a floor's median wall, ours over it and its peak RSS; dashes
+// when there is no such floor or it was not measured.
+func against(ours stats, floor *cell) (wall, ratioTo, rss string) {
+	if floor == nil || len(floor.samples) == 0 {
+		return "–", "–", "–"
+	}
+	f := floor.stats()
+	return secs(f.wall), "**" + ratio(ours.wall.Seconds(), f.wall.Seconds()) + "**", mib(f.rssKB)
 }
 
 // details is the per-cell table of the results file.
@@ -355,9 +365,14 @@ func (b *bench) report(o options, in info, res *results) error {
 		"`time_static` does no I/O, in the same shape with the same three strings per resource: what Terraform and the "+
 		"framework leave a provider, the floor for ours (\"ratio to no-op\"). Every plugin's logs are off "+
 		"(`TF_LOG_SDK*=OFF` and each provider's `TF_LOG_PROVIDER_*=OFF`, ours and the peer's alike).\n", toolNoop, in.noop)
+	fmt.Fprintf(&w, "- %s: `bench/schemafloor`, a plugin with this provider's schemas (the provider's and the binding's, "+
+		"taken from the provider) whose resource does nothing: no Read, no ModifyPlan, no ValidateConfig, served the same "+
+		"way (rpcscope), over the same configuration as ours. What a plan costs there is what Terraform and the framework "+
+		"spend on instances of our schema, which grows with its size: the floor for ours (\"ratio to it\"); what ours "+
+		"costs above it is our own work.\n", toolFloor)
 	fmt.Fprintf(&w, "- Pod Identity: the plans of %q (`mechanism = \"pod_identity\"`, `cluster_name` set, EKS through "+
 		"the environment's EKS API emulator) alternate with ours under IRSA and the no-op provider, each a state of as "+
-		"many bindings in the same namespaces; in those rows the \"peer\" is ours under IRSA, and \"EKS requests\" are "+
+		"many bindings, 10 to a namespace (the IRSA state's namespaces also hold the role changes' pods); in those rows the \"peer\" is ours under IRSA, and \"EKS requests\" are "+
 		"the emulator's own counts by operation.\n", toolOursPodIdentity)
 	fmt.Fprintf(&w, "- %s: the same plans of `terraform_data` resources, in the same shapes, with no provider "+
 		"plugin and no cluster: what Terraform itself spends on that many resource instances.\n\n", toolAlone)

@@ -83,16 +83,18 @@ func TestSummary(t *testing.T) {
 	ours := res.add("plan, 50 bindings", toolOurs, 50)
 	peer := res.add(ours.scenario, toolAnnotations, 50)
 	noop := res.add(ours.scenario, toolNoop, 50)
-	res.compareWithFloor(ours, peer, noop)
+	floor := res.add(ours.scenario, toolFloor, 50)
+	res.compareWithFloor(ours, peer, noop, floor)
 	unmeasured := res.add("apply, create 500", toolOurs, 500)
 	res.compare(unmeasured, res.add(unmeasured.scenario, toolAnnotations, 500))
 	for _, w := range []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second} {
 		ours.samples = append(ours.samples, sample{wall: w, requests: counts{"GET serviceaccounts": 50}, rssKB: 64 << 10})
 		peer.samples = append(peer.samples, sample{wall: 2 * w, requests: counts{"GET serviceaccounts": 100}, rssKB: 80 << 10})
 		noop.samples = append(noop.samples, sample{wall: w / 2, rssKB: 20 << 10})
+		floor.samples = append(floor.samples, sample{wall: w * 4 / 5, rssKB: 40 << 10})
 	}
 	got := summary(res)
-	want := "| plan, 50 bindings | kubernetes_annotations | 2.0 s | 4.0 s | **0.50×** | 1.0 s | **2.00×** | 50 | 100 | 0.50× | 64 MiB | 80 MiB |"
+	want := "| plan, 50 bindings | kubernetes_annotations | 2.0 s | 4.0 s | **0.50×** | 1.0 s | **2.00×** | 1.6 s | **1.25×** | 50 | 100 | 0.50× | 64 MiB | 80 MiB | 40 MiB |"
 	if !strings.Contains(got, want) {
 		t.Errorf("summary lacks the medians and ratios %q:\n%s", want, got)
 	}

@@ -23,10 +23,11 @@ const (
 	toolKubectlSeq      = "kubectl, sequential"
 	toolAlone           = "Terraform alone"
 	toolNoop            = "time_static (no-op provider)"
+	toolFloor           = "irsa's schema, no-op"
 )
 
 // planTools are the tools of the plans, in the order they alternate.
-var planTools = []tool{oursTool, peerTool, noopTool, aloneTool}
+var planTools = []tool{oursTool, peerTool, noopTool, floorTool, aloneTool}
 
 // shapes are the configuration shapes the plans run in.
 var shapes = []shape{blockEach, forEach}
@@ -40,8 +41,8 @@ type cell struct {
 }
 
 // comparison puts ours next to a peer in the summary, and next to the
-// no-op provider where there is one (the plans).
-type comparison struct{ ours, peer, noop *cell }
+// no-op provider and our schema's floor where there are (the plans).
+type comparison struct{ ours, peer, noop, floor *cell }
 
 // results are everything measured.
 type results struct {
@@ -65,8 +66,8 @@ func (r *results) compare(ours, peer *cell) {
 	r.comparisons = append(r.comparisons, comparison{ours: ours, peer: peer})
 }
 
-func (r *results) compareWithFloor(ours, peer, noop *cell) {
-	r.comparisons = append(r.comparisons, comparison{ours: ours, peer: peer, noop: noop})
+func (r *results) compareWithFloor(ours, peer, noop, floor *cell) {
+	r.comparisons = append(r.comparisons, comparison{ours: ours, peer: peer, noop: noop, floor: floor})
 }
 
 var (
@@ -144,16 +145,23 @@ func (b *bench) plans(ctx context.Context, l layout, res *results) error {
 
 // alternatePlans measures each plan mode in every target, the targets
 // alternating within each run, as the cells of scenario "<mode>, what";
-// the summary sets the first target (ours) against the second (the peer)
-// and the third (the no-op provider).
+// the summary sets the first target (ours) against the second (the peer),
+// the no-op provider's and our schema's floor's, when among them.
 func (b *bench) alternatePlans(ctx context.Context, res *results, what string, n int, targets []planTarget) error {
 	for _, mode := range planModes {
 		scenario := mode.name + ", " + what
 		cells := make([]*cell, len(targets))
+		var noop, floor *cell
 		for i, t := range targets {
 			cells[i] = res.add(scenario, t.tool.name, n)
+			switch t.tool.name {
+			case toolNoop:
+				noop = cells[i]
+			case toolFloor:
+				floor = cells[i]
+			}
 		}
-		res.compareWithFloor(cells[0], cells[1], cells[2])
+		res.compareWithFloor(cells[0], cells[1], noop, floor)
 		for r := range b.runs {
 			for i, t := range targets {
 				cmd := b.terraform(fmt.Sprintf("%s %s %s run %d", t.tool.prefix, mode.name, what, r+1), t.dir, b.withParallelism(mode.args)...)

@@ -192,6 +192,7 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	if r.readsPodIdentity(ctx, req, resp, state) {
 		return
 	}
+	prior := state
 	// Bindings of a namespace share one look at it (see kube.Snapshot).
 	sa, err := r.data.reads.ServiceAccount(ctx, ns, name)
 	if apierrors.IsNotFound(err) {
@@ -250,7 +251,9 @@ func (r *serviceAccountBindingResource) Read(ctx context.Context, req resource.R
 	state.OIDCIssuer = r.issuerValue(ctx)
 	// State from before mechanisms: IRSA, without a diff.
 	state.Mechanism = types.StringValue(string(binding.MechanismIRSA))
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	if !sameModel(prior, state) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	}
 }
 
 // checkCluster stops when the provider is connected to another cluster than

@@ -24,6 +24,7 @@ import (
 // request per binding: List has no role, so it cannot show drift.
 func (r *serviceAccountBindingResource) readsPodIdentity(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse, state serviceAccountBindingModel) bool {
 	ns, name := state.Namespace.ValueString(), state.ServiceAccount.ValueString()
+	prior := state
 	own, diags := loadOwnership(ctx, req.Private, state.ServiceAccountCreated.ValueBool())
 	resp.Diagnostics.Append(diags...)
 	own.AssociationID = state.AssociationID.ValueString()
@@ -112,7 +113,9 @@ func (r *serviceAccountBindingResource) readsPodIdentity(ctx context.Context, re
 	}
 	state.ID = types.StringValue(ns + "/" + name)
 	state.OIDCIssuer = r.issuerValue(ctx)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	if !sameModel(prior, state) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	}
 	return true
 }
 

@@ -3,11 +3,13 @@ package provider
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
@@ -41,6 +43,23 @@ type serviceAccountBindingModel struct {
 	PodIdentity           types.Object   `tfsdk:"pod_identity"`
 	AssociationID         types.String   `tfsdk:"association_id"`
 	AssociationARN        types.String   `tfsdk:"association_arn"`
+}
+
+// sameModel reports whether a and b hold equal values in every attribute.
+// A Read whose refresh changed nothing leaves the response state as the
+// framework starts it, the prior state, instead of setting it again: the
+// framework's Set reflects over the model (compiling a regexp for each of its
+// fields) and rebuilds the whole value, per binding per refresh.
+func sameModel(a, b serviceAccountBindingModel) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	for i := range va.NumField() {
+		x, ok := va.Field(i).Interface().(attr.Value)
+		y, _ := vb.Field(i).Interface().(attr.Value)
+		if !ok || !x.Equal(y) {
+			return false
+		}
+	}
+	return true
 }
 
 // binding is the desired annotations of the model.

@@ -367,9 +367,9 @@ func (b *bench) report(o options, in info, res *results) error {
 		"(`TF_LOG_SDK*=OFF` and each provider's `TF_LOG_PROVIDER_*=OFF`, ours and the peer's alike).\n", toolNoop, in.noop)
 	fmt.Fprintf(&w, "- %s: `bench/schemafloor`, a plugin with this provider's schemas (the provider's and the binding's, "+
 		"taken from the provider) whose resource does nothing: no Read, no ModifyPlan, no ValidateConfig, served the same "+
-		"way (rpcscope), over the same configuration as ours. What a plan costs there is what Terraform and the framework "+
-		"spend on instances of our schema, which grows with its size: the floor for ours (\"ratio to it\"); what ours "+
-		"costs above it is our own work.\n", toolFloor)
+		"way (rpcscope), over the same configuration as ours, in the plans and in the apply-create (where it touches no cluster). What a "+
+		"command costs there is what Terraform and the framework spend on instances of our schema, which grows with its "+
+		"size: the floor for ours (\"ratio to it\"); what ours costs above it is our own work.\n", toolFloor)
 	fmt.Fprintf(&w, "- Pod Identity: the plans of %q (`mechanism = \"pod_identity\"`, `cluster_name` set, EKS through "+
 		"the environment's EKS API emulator) alternate with ours under IRSA and the no-op provider, each a state of as "+
 		"many bindings, 10 to a namespace (the IRSA state's namespaces also hold the role changes' pods); in those rows the \"peer\" is ours under IRSA, and \"EKS requests\" are "+
